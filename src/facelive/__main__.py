@@ -1,0 +1,5 @@
+import sys
+
+from facelive.cli import main
+
+sys.exit(main())

@@ -1,0 +1,155 @@
+"""The ``facelive`` command line: a thin adapter over the pipeline and the model store.
+
+Exit statuses: 0 when every image was scored (live or not) and every model is in place;
+1 when any image failed (unreadable, bad image, no face, internal error) or a model is
+missing or corrupt; 2 for wrong usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from facelive import __version__
+from facelive.envelope import build_envelope, new_request_id
+from facelive.errors import BadImageError, FaceliveError
+from facelive.models.manifest import load_manifest
+from facelive.models.store import FileState, ModelStore
+from facelive.settings import Settings
+
+
+def _thresh(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facelive", description="Face liveness (presentation-attack) detection on CPU."
+    )
+    parser.add_argument("--version", action="version", version=f"facelive {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("check", help="judge whether the face in each image is live")
+    check.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    check.add_argument(
+        "--thresh", type=_thresh, default=None, help="live if score > THRESH (default 0.8)"
+    )
+    check.add_argument("--json", action="store_true", help="one JSON envelope per line")
+
+    models = commands.add_parser("models", help="list, fetch or verify the model files")
+    models.add_argument("action", choices=["list", "fetch", "verify"])
+    return parser
+
+
+def _store(settings: Settings) -> ModelStore:
+    return ModelStore(
+        settings.model_dir,
+        settings.cache_dir,
+        allow_download=settings.allow_download,
+        timeout_s=settings.download_timeout_s,
+    )
+
+
+def _check_one(checker: Any, path: Path, thresh: float | None) -> dict[str, Any]:
+    request_id = new_request_id()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        error: FaceliveError = BadImageError(
+            f"cannot read file: {exc.strerror or exc}", "无法读取图片文件"
+        )
+        return {"file": str(path), **build_envelope(request_id, error)}
+    try:
+        outcome = checker.check(data, thresh)
+    except FaceliveError as exc:
+        return {"file": str(path), **build_envelope(request_id, exc)}
+    envelope = build_envelope(request_id, outcome)
+    envelope["faces"] = outcome.face_count
+    envelope["total_ms"] = outcome.times.total_ms
+    return {"file": str(path), **envelope}
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    headers = ("file", "code", "score", "live", "faces", "ms", "message")
+    table = [headers]
+    for row in rows:
+        data = row["data"] or {}
+        table.append(
+            (
+                row["file"],
+                str(row["code"]),
+                f"{data['liveness_score']:.4f}" if data else "-",
+                ("yes" if data["is_live"] else "no") if data else "-",
+                str(row.get("faces", "-")),
+                f"{row['total_ms']:.1f}" if "total_ms" in row else "-",
+                row["msg"],
+            )
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(headers) - 1)]
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
+
+
+def run_check(args: argparse.Namespace, settings: Settings) -> int:
+    from facelive.pipeline.checker import LivenessChecker
+
+    try:
+        checker = LivenessChecker.from_settings(settings)
+    except FaceliveError as exc:
+        print(f"facelive: {exc.msg}", file=sys.stderr)
+        return 1
+    rows = []
+    for path in args.images:
+        row = _check_one(checker, path, args.thresh)
+        rows.append(row)
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+    if not args.json:
+        _print_table(rows)
+    failed = any(row["code"] not in (200, 4004) for row in rows)
+    return 1 if failed else 0
+
+
+def run_models(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    manifest = load_manifest()
+    ok = True
+    for spec in manifest.models:
+        if args.action == "fetch":
+            try:
+                path = store.path_for(spec)
+                print(f"{spec.name:16} ok       {path}")
+            except FaceliveError as exc:
+                ok = False
+                print(f"{spec.name:16} FAILED   {exc.msg}")
+            continue
+        status = store.status(spec)
+        if args.action == "list":
+            where = str(status.path) if status.path else f"(not found) {spec.url}"
+            print(f"{spec.name:16} {spec.role:9} {spec.licence:11} {spec.size:>9} B  {where}")
+        else:
+            ok = ok and status.state is FileState.OK
+            print(f"{spec.name:16} {status.state.value:8} {status.path or spec.relative_path}")
+    return 0 if ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    if args.command == "check":
+        return run_check(args, settings)
+    return run_models(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

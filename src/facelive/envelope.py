@@ -1,0 +1,49 @@
+"""The contract's response envelope, built in one place for every success and error.
+
+``{code, msg, msg_cn, success, request_id, data}`` where ``data`` is
+``{liveness_score, is_live, risk_reason}`` whenever a face was scored, else ``None``.
+A scored face that is not live is code 4004 with ``success`` false and ``data`` filled.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from facelive.errors import FaceliveError
+from facelive.types import CheckResult
+
+CODE_LIVE = 200
+CODE_NOT_LIVE = 4004
+
+_LIVE_MSG = ("ok", "成功")
+_NOT_LIVE_MSG = (
+    "liveness check failed: suspected recapture or presentation attack",
+    "疑似翻拍或攻击，未通过活体",
+)
+
+
+def new_request_id() -> str:
+    """A unique, unguessable id for one request (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+def build_envelope(request_id: str, outcome: CheckResult | FaceliveError) -> dict[str, Any]:
+    if isinstance(outcome, FaceliveError):
+        code, msg, msg_cn, data = outcome.code, outcome.msg, outcome.msg_cn, None
+    else:
+        code = CODE_LIVE if outcome.is_live else CODE_NOT_LIVE
+        msg, msg_cn = _LIVE_MSG if outcome.is_live else _NOT_LIVE_MSG
+        data = {
+            "liveness_score": outcome.liveness_score,
+            "is_live": outcome.is_live,
+            "risk_reason": outcome.risk_reason,
+        }
+    return {
+        "code": code,
+        "msg": msg,
+        "msg_cn": msg_cn,
+        "success": code == CODE_LIVE,
+        "request_id": request_id,
+        "data": data,
+    }

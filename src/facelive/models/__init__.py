@@ -1,0 +1,1 @@
+"""Model files as data: the manifest, finding/downloading/verifying files, ONNX sessions."""

@@ -1,0 +1,117 @@
+"""The one orchestrator: bytes in, a ``CheckResult`` out, reading top to bottom as the stages."""
+
+from __future__ import annotations
+
+from time import perf_counter
+
+from facelive.errors import FaceliveError, InternalError, NoFaceError
+from facelive.models.manifest import BoxMapping, Manifest, load_manifest
+from facelive.models.sessions import create_session
+from facelive.models.store import ModelStore
+from facelive.pipeline.crop import crop_patch, crop_window, to_training_box
+from facelive.pipeline.decode import ImageLimits, decode_image
+from facelive.pipeline.detect import DetectorConfig, FaceDetector, largest_face
+from facelive.pipeline.score import LivenessModel, fuse
+from facelive.pipeline.verdict import DEFAULT_THRESH, is_live, risk_reason, validate_thresh
+from facelive.settings import Settings
+from facelive.types import BGRImage, Box, CheckResult, ModelScore, StageTimes
+
+
+def _ms(start: float, end: float) -> float:
+    return round((end - start) * 1000.0, 3)
+
+
+class LivenessChecker:
+    """Holds the model sessions (built once per process); ``check`` is thread-safe."""
+
+    def __init__(
+        self,
+        detector: FaceDetector,
+        models: tuple[LivenessModel, ...],
+        box_mapping: BoxMapping,
+        limits: ImageLimits,
+        default_thresh: float = DEFAULT_THRESH,
+    ) -> None:
+        self.detector = detector
+        self.models = models
+        self.box_mapping = box_mapping
+        self.limits = limits
+        self.default_thresh = validate_thresh(default_thresh)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings | None = None, manifest: Manifest | None = None
+    ) -> LivenessChecker:
+        """Locate (or fetch) and verify every model file, then open one session for each."""
+        settings = settings or Settings()
+        manifest = manifest or load_manifest()
+        store = ModelStore(
+            settings.model_dir,
+            settings.cache_dir,
+            allow_download=settings.allow_download,
+            timeout_s=settings.download_timeout_s,
+        )
+        threads = settings.onnx_threads()
+        detector = FaceDetector(
+            create_session(store.path_for(manifest.detector), threads),
+            DetectorConfig(max_side=settings.detect_max_side, min_score=settings.detect_min_score),
+        )
+        models = tuple(
+            LivenessModel(spec, create_session(store.path_for(spec), threads))
+            for spec in manifest.liveness
+        )
+        limits = ImageLimits(settings.min_side, settings.max_side, settings.max_image_bytes)
+        return cls(detector, models, manifest.box_mapping, limits, settings.thresh)
+
+    def crop_patches(self, pixels: BGRImage, box: Box) -> tuple[BGRImage, ...]:
+        """One input patch per model, for a face in the models' own box geometry."""
+        height, width = pixels.shape[:2]
+        return tuple(
+            crop_patch(pixels, crop_window(width, height, box, m.crop_scale), m.input_size)
+            for m in self.models
+        )
+
+    def predict(self, patches: tuple[BGRImage, ...]) -> tuple[ModelScore, ...]:
+        return tuple(m.predict(p) for m, p in zip(self.models, patches, strict=True))
+
+    def score_box(self, pixels: BGRImage, box: Box) -> tuple[ModelScore, ...]:
+        """Every model's score for a face box already in the models' geometry (parity checks)."""
+        return self.predict(self.crop_patches(pixels, box))
+
+    def check(self, data: bytes, thresh: float | None = None) -> CheckResult:
+        """Judge the largest face in ``data``; raises ``FaceliveError`` subclasses only."""
+        try:
+            return self._check(data, self.default_thresh if thresh is None else thresh)
+        except FaceliveError:
+            raise
+        except Exception as exc:  # fail closed: anything unexpected is a 5000
+            raise InternalError() from exc
+
+    def _check(self, data: bytes, thresh: float) -> CheckResult:
+        thresh = validate_thresh(thresh)
+        t0 = perf_counter()
+        image = decode_image(data, self.limits)
+        t1 = perf_counter()
+        faces = self.detector.detect(image.pixels)
+        if not faces:
+            raise NoFaceError()
+        face = largest_face(faces)
+        t2 = perf_counter()
+        patches = self.crop_patches(image.pixels, to_training_box(face.box, self.box_mapping))
+        t3 = perf_counter()
+        scores = self.predict(patches)
+        t4 = perf_counter()
+        score = fuse(scores)
+        live = is_live(score, thresh)
+        return CheckResult(
+            liveness_score=score,
+            is_live=live,
+            thresh=thresh,
+            risk_reason=risk_reason(live),
+            face=face,
+            face_count=len(faces),
+            model_scores=scores,
+            image_width=image.width,
+            image_height=image.height,
+            times=StageTimes(_ms(t0, t1), _ms(t1, t2), _ms(t2, t3), _ms(t3, t4), _ms(t0, t4)),
+        )

@@ -1,0 +1,31 @@
+"""The verdict rule of the contract: live if and only if the score is above the threshold."""
+
+from __future__ import annotations
+
+import math
+
+from facelive.errors import InvalidThresholdError
+
+DEFAULT_THRESH = 0.8
+
+# risk_reason tokens (stable; clients may match on them). Empty when live.
+RISK_NONE = ""
+RISK_SPOOF = "suspected_presentation_attack"
+
+
+def validate_thresh(thresh: float) -> float:
+    """``thresh`` as a float in [0, 1], or ``InvalidThresholdError`` (NaN and inf included)."""
+    if isinstance(thresh, bool) or not isinstance(thresh, int | float):
+        raise InvalidThresholdError()
+    value = float(thresh)
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise InvalidThresholdError()
+    return value
+
+
+def is_live(score: float, thresh: float) -> bool:
+    return score > thresh
+
+
+def risk_reason(live: bool) -> str:
+    return RISK_NONE if live else RISK_SPOOF

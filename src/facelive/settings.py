@@ -1,0 +1,90 @@
+"""The one settings object. Every field reads from a ``FACELIVE_*`` environment variable.
+
+Nothing is built here: constructing ``Settings()`` only reads and validates values. Every field
+is documented in ``docs/configuration.md`` (a test fails when one is missing).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_cache_dir() -> Path:
+    """Where downloaded models go when ``FACELIVE_MODEL_DIR`` does not hold them."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "facelive" / "models"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FACELIVE_", extra="ignore", frozen=True, protected_namespaces=()
+    )
+
+    model_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Folder holding the model files, laid out as <sub-folder>/<file> (for example "
+            "yunet/yunet_s_dynamic.onnx). Searched first; never written to."
+        ),
+    )
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description=(
+            "User cache for models that are not in model_dir; missing files are downloaded "
+            "here. Default: $XDG_CACHE_HOME/facelive/models or ~/.cache/facelive/models."
+        ),
+    )
+    allow_download: bool = Field(
+        default=True,
+        description="Download a missing model from its upstream URL (HTTPS, sha256-checked).",
+    )
+    download_timeout_s: float = Field(
+        default=60.0, gt=0, description="Timeout in seconds for each model download."
+    )
+    threads: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description=(
+            "ONNX Runtime intra-op threads per model session; 0 picks the number of CPU "
+            "cores, at most 4."
+        ),
+    )
+    thresh: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="Default liveness threshold: a face is live when its score is above it.",
+    )
+    min_side: int = Field(
+        default=15, ge=1, description="Smallest accepted image width or height, in pixels."
+    )
+    max_side: int = Field(
+        default=8192, ge=1, description="Largest accepted image width or height, in pixels."
+    )
+    max_image_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1,
+        description="Largest accepted encoded image, in bytes (20 MB by the contract).",
+    )
+    detect_max_side: int = Field(
+        default=640,
+        ge=64,
+        le=4096,
+        description=(
+            "Images are downscaled so their longer side is at most this many pixels for face "
+            "detection only; the liveness models always crop from the full image."
+        ),
+    )
+    detect_min_score: float = Field(
+        default=0.6, gt=0.0, lt=1.0, description="Face detector confidence needed to keep a face."
+    )
+
+    def onnx_threads(self) -> int:
+        if self.threads:
+            return self.threads
+        return max(1, min(4, os.cpu_count() or 1))

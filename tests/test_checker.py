@@ -1,0 +1,104 @@
+"""The orchestrator end to end on real images and real weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facelive.errors import BadImageError, InternalError, InvalidThresholdError, NoFaceError
+from facelive.pipeline.checker import LivenessChecker
+from facelive.pipeline.score import LivenessModel
+from facelive.pipeline.verdict import RISK_SPOOF
+from facelive.types import CheckResult
+
+
+def test_live_frame_is_live(checker: LivenessChecker, live_jpeg: bytes) -> None:
+    result = checker.check(live_jpeg)
+    assert isinstance(result, CheckResult)
+    assert result.is_live
+    assert result.liveness_score > 0.9
+    assert result.thresh == 0.8
+    assert result.risk_reason == ""
+    assert result.face_count == 1
+    assert [m.model for m in result.model_scores] == ["minifasnet_v2", "minifasnet_v1se"]
+    mean = sum(m.live for m in result.model_scores) / 2
+    assert result.liveness_score == round(mean, 6)
+    for m in result.model_scores:
+        assert abs(sum(m.probabilities) - 1.0) < 1e-6
+        assert m.live == m.probabilities[1]
+    t = result.times
+    assert min(t.decode_ms, t.detect_ms, t.crop_ms, t.models_ms) >= 0
+    assert t.total_ms >= t.decode_ms + t.detect_ms + t.models_ms - 0.01
+    assert (result.image_width, result.image_height) == (480, 640)  # EXIF-rotated sample
+
+
+def test_replay_attack_is_not_live(checker: LivenessChecker, spoof_jpeg: bytes) -> None:
+    result = checker.check(spoof_jpeg)
+    assert not result.is_live
+    assert result.liveness_score < 0.5
+    assert result.risk_reason == RISK_SPOOF
+
+
+def test_threshold_decides_the_verdict(checker: LivenessChecker, live_jpeg: bytes) -> None:
+    score = checker.check(live_jpeg).liveness_score
+    assert checker.check(live_jpeg, thresh=score).is_live is False
+    assert checker.check(live_jpeg, thresh=max(0.0, score - 1e-6)).is_live is True
+    assert checker.check(live_jpeg, thresh=1.0).is_live is False
+
+
+def test_bad_threshold_is_4006(checker: LivenessChecker, live_jpeg: bytes) -> None:
+    with pytest.raises(InvalidThresholdError):
+        checker.check(live_jpeg, thresh=1.5)
+
+
+def test_no_face_is_4002(checker: LivenessChecker) -> None:
+    import cv2
+
+    ok, buf = cv2.imencode(".png", np.full((240, 320, 3), 90, np.uint8))
+    assert ok
+    with pytest.raises(NoFaceError) as info:
+        checker.check(buf.tobytes())
+    assert info.value.code == 4002
+
+
+def test_garbage_is_4001(checker: LivenessChecker) -> None:
+    with pytest.raises(BadImageError):
+        checker.check(b"not an image at all")
+
+
+def test_unexpected_failures_become_5000(checker: LivenessChecker, live_jpeg: bytes) -> None:
+    # A real liveness model wired to the detector's session: ONNX Runtime rejects the input.
+    wrong = LivenessModel(checker.models[0].spec, checker.detector._session)
+    faulty = LivenessChecker(
+        checker.detector, (wrong,), checker.box_mapping, checker.limits, checker.default_thresh
+    )
+    with pytest.raises(InternalError) as info:
+        faulty.check(live_jpeg)
+    assert info.value.code == 5000
+    assert info.value.__cause__ is not None
+
+
+def _auc(live: np.ndarray, spoof: np.ndarray) -> float:
+    greater = (live[:, None] > spoof[None, :]).mean()
+    ties = (live[:, None] == spoof[None, :]).mean()
+    return float(greater + ties / 2)
+
+
+def test_whole_pipeline_on_fas_dev_matches_the_known_accuracy(
+    checker: LivenessChecker, fas_dev: Path, fas_dev_rows: list[dict[str, str]]
+) -> None:
+    """YuNet boxes mapped to the training geometry: AUC about 0.87, as measured upstream."""
+    live: list[float] = []
+    spoof: list[float] = []
+    missed = 0
+    for row in fas_dev_rows:
+        try:
+            score = checker.check((fas_dev / row["file"]).read_bytes()).liveness_score
+        except NoFaceError:
+            missed += 1
+            score = 0.0  # no face counts as rejected
+        (live if row["label"] == "live" else spoof).append(score)
+    assert missed <= 0.02 * len(fas_dev_rows)
+    assert _auc(np.array(live), np.array(spoof)) >= 0.85
