@@ -1,7 +1,7 @@
 """Shared fixtures. The models and fas-dev images are read from ``../shared`` (never copied).
 
 ``FACELIVE_MODEL_DIR`` must point at the shared models (``.ci/run`` and ``scripts/test`` set
-it); ``FACELIVE_DATA_DIR`` may point at the shared ``data`` folder, else ``../shared/data``
+it); ``FACELIVE_SHARED_DATA`` may point at the shared ``data`` folder, else ``../shared/data``
 beside the repository is used. A missing folder is an error, never a skip.
 """
 
@@ -28,10 +28,10 @@ def _shared_models() -> Path:
 
 
 def _shared_data() -> Path:
-    value = os.environ.get("FACELIVE_DATA_DIR")
+    value = os.environ.get("FACELIVE_SHARED_DATA")
     path = Path(value) if value else REPO.parent / "shared" / "data"
     if not (path / "fas-dev" / "manifest.csv").is_file():
-        raise RuntimeError(f"fas-dev not found under {path}: set FACELIVE_DATA_DIR")
+        raise RuntimeError(f"fas-dev not found under {path}: set FACELIVE_SHARED_DATA")
     return path
 
 

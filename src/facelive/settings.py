@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +17,12 @@ def default_cache_dir() -> Path:
     """Where downloaded models go when ``FACELIVE_MODEL_DIR`` does not hold them."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "facelive" / "models"
+
+
+def default_data_dir() -> Path:
+    """Where the SQLite key store and the generated server key live."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "facelive"
 
 
 class Settings(BaseSettings):
@@ -83,6 +89,58 @@ class Settings(BaseSettings):
     detect_min_score: float = Field(
         default=0.6, gt=0.0, lt=1.0, description="Face detector confidence needed to keep a face."
     )
+
+    # --- service -------------------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Address `facelive serve` listens on.")
+    port: int = Field(default=8080, ge=0, le=65535, description="Port `facelive serve` listens on.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Worker processes of `facelive serve`; each loads its own models.",
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description=(
+            "Folder for the SQLite key store (facelive.db) and the generated server key "
+            "(server.key, mode 0600). Default: $XDG_DATA_HOME/facelive or "
+            "~/.local/share/facelive."
+        ),
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "Key store database. Unset: SQLite in data_dir. A postgresql:// URL: that "
+            "PostgreSQL database, shared by every facelive process pointing at it."
+        ),
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Server key (64 hex digits) that encrypts the AppSecrets at rest. Unset: read from "
+            "data_dir/server.key, generated on first start."
+        ),
+    )
+    signature_window_s: int = Field(
+        default=300,
+        ge=1,
+        le=86400,
+        description="Signed requests: x-ca-timestamp must be within this many seconds of now.",
+    )
+    url_allowlist: str = Field(
+        default="",
+        description=(
+            "Comma-separated networks (CIDR) and host names that image_url may reach even "
+            "though they are not public (loopback, private, link-local...). Empty: none."
+        ),
+    )
+    url_timeout_s: float = Field(
+        default=5.0, gt=0, le=60, description="Total time allowed to fetch an image_url."
+    )
+    url_max_redirects: int = Field(
+        default=3, ge=0, le=10, description="Redirects followed when fetching an image_url."
+    )
+    log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
 
     def onnx_threads(self) -> int:
         if self.threads:
