@@ -1,0 +1,1 @@
+"""Authentication: APPCODE and signed-header schemes over a durable key store."""

@@ -1,0 +1,372 @@
+"""The durable API-key store: one SQLAlchemy Core implementation over SQLite and PostgreSQL.
+
+Several processes (uvicorn workers, ``facelive keys``) share one database, so every write is
+one transaction that commits before the method returns, and every check-and-set (nonces,
+usage counters, rotation) is made atomic by the database itself, never by this process.
+
+Secrets at rest: an APPCODE is kept only as its sha256; an AppSecret, which the signature
+scheme needs back, is encrypted with ``SecretCipher`` bound to its key's ``app_key``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    func,
+    make_url,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+
+from facelive.auth.secrets import SecretCipher
+from facelive.auth.tables import api_keys, metadata, signature_nonces, usage_daily
+
+_WRITE = "facelive_write"
+_BUSY_TIMEOUT_MS = 5000
+_NONCE_PURGE_EVERY_S = 60.0
+# Arbitrary constant naming the PostgreSQL advisory lock that serialises schema creation.
+_SCHEMA_LOCK_ID = 0x66616365  # "face"
+_KEY_COLUMNS = (
+    api_keys.c.id,
+    api_keys.c.name,
+    api_keys.c.app_key,
+    api_keys.c.created_at,
+    api_keys.c.revoked_at,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A key as listed: its public parts only. Times are timezone-aware UTC."""
+
+    id: str
+    name: str
+    app_key: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """Plaintext credentials, returned only by create and rotate: they cannot be read back."""
+
+    key: ApiKey
+    appcode: str
+    app_secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """``count`` responses with contract code ``code`` for one key on one UTC day."""
+
+    key_id: str
+    day: date
+    code: int
+    count: int
+
+
+def appcode_hash(appcode: str) -> str:
+    """Hex sha256 of an APPCODE, the only form in which it is stored.
+
+    No salt or slow hash is needed: issued APPCODEs are 128 random bits, so no dictionary or
+    brute-force search over the hash can find them.
+    """
+    return hashlib.sha256(appcode.encode("utf-8")).hexdigest()
+
+
+def _key_from_row(row: Sequence[Any]) -> ApiKey:
+    key_id, name, app_key, created_at, revoked_at = row
+    return ApiKey(key_id, name, app_key, created_at, revoked_at)
+
+
+def _engine_url(url: str) -> URL:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres") and parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(
+            f"unsupported database URL scheme {parsed.drivername!r}: use "
+            "sqlite:////absolute/path/facelive.db or postgresql://user:password@host:port/db"
+        )
+    return parsed
+
+
+def _enable_wal(dbapi_conn: sqlite3.Connection) -> None:
+    """WAL lets readers run beside the one writer, in this process and in others.
+
+    Converting a new file to WAL needs an exclusive lock and answers SQLITE_BUSY at once,
+    without waiting out busy_timeout, when other connections open the file at that moment
+    (several workers starting on a fresh database), so it is retried for a while.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _on_sqlite_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+    # Let SQLAlchemy emit BEGIN itself (see _on_sqlite_begin) instead of the driver.
+    dbapi_conn.isolation_level = None
+    dbapi_conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    _enable_wal(dbapi_conn)
+    # Every commit survives a crash of the process (kill -9); a power cut may lose the last.
+    dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+    dbapi_conn.execute("PRAGMA foreign_keys=ON")
+
+
+def _on_sqlite_begin(conn: Connection) -> None:
+    # A deferred transaction that reads, then writes, fails at once with "database is locked"
+    # when another process wrote in between; BEGIN IMMEDIATE takes the write lock up front,
+    # so concurrent writers wait (busy_timeout) instead.
+    write = conn.get_execution_options().get(_WRITE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class KeyStore:
+    """API keys, signature nonces and daily usage counts in one database.
+
+    Safe to share between threads; several processes may open the same database at once.
+    """
+
+    def __init__(self, url: str, cipher: SecretCipher) -> None:
+        parsed = _engine_url(url)
+        self._cipher = cipher
+        self._engine: Engine = create_engine(parsed, pool_pre_ping=True)
+        self._dialect = self._engine.dialect.name
+        if self._dialect == "sqlite":
+            event.listen(self._engine, "connect", _on_sqlite_connect)
+            event.listen(self._engine, "begin", _on_sqlite_begin)
+        # Same pool; transactions begun from it take SQLite's write lock at BEGIN.
+        self._writer = self._engine.execution_options(**{_WRITE: True})
+        self._next_purge = 0.0
+
+    @staticmethod
+    def url_for(data_dir: Path, database_url: str | None) -> str:
+        """``database_url`` when set, else the SQLite file in ``data_dir`` (created)."""
+        if database_url:
+            return database_url
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{data_dir.resolve() / 'facelive.db'}"
+
+    def create_schema(self) -> None:
+        """Creates missing tables; safe when several processes start at once."""
+        with self._writer.begin() as conn:
+            if self._dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SCHEMA_LOCK_ID})
+            metadata.create_all(conn, checkfirst=True)
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def create_key(self, name: str) -> IssuedKey:
+        key = ApiKey(
+            id="key_" + secrets.token_hex(6),
+            name=name,
+            app_key=secrets.token_hex(12),
+            created_at=datetime.now(UTC),
+            revoked_at=None,
+        )
+        appcode, app_secret = secrets.token_hex(16), secrets.token_hex(16)
+        with self._writer.begin() as conn:
+            conn.execute(
+                api_keys.insert().values(
+                    id=key.id,
+                    name=key.name,
+                    app_key=key.app_key,
+                    appcode_hash=appcode_hash(appcode),
+                    secret_enc=self._cipher.encrypt(app_secret, key.app_key),
+                    created_at=key.created_at,
+                    revoked_at=None,
+                )
+            )
+        return IssuedKey(key, appcode, app_secret)
+
+    def list_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+        query = select(*_KEY_COLUMNS).order_by(api_keys.c.created_at, api_keys.c.id)
+        with self._engine.connect() as conn:
+            return [_key_from_row(row) for row in conn.execute(query)]
+
+    def get_key(self, key_id: str) -> ApiKey | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(*_KEY_COLUMNS).where(api_keys.c.id == key_id)).first()
+        return None if row is None else _key_from_row(row)
+
+    def count_keys(self) -> int:
+        """How many keys exist, revoked ones included."""
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(api_keys)).scalar_one())
+
+    def revoke(self, key_id: str) -> ApiKey:
+        """Revokes a key at once; revoking again keeps the first time. ``KeyError`` if unknown."""
+        with self._writer.begin() as conn:
+            conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=datetime.now(UTC))
+            )
+            row = conn.execute(select(*_KEY_COLUMNS).where(api_keys.c.id == key_id)).first()
+        if row is None:
+            raise KeyError(key_id)
+        return _key_from_row(row)
+
+    def rotate(self, key_id: str) -> IssuedKey:
+        """New APPCODE and AppSecret for the same id and AppKey; the old ones stop working.
+
+        ``KeyError`` if the key is unknown, ``ValueError`` if it is revoked.
+        """
+        appcode, app_secret = secrets.token_hex(16), secrets.token_hex(16)
+        with self._writer.begin() as conn:
+            # FOR UPDATE (PostgreSQL) / BEGIN IMMEDIATE (SQLite): no revoke slips in between.
+            query = select(*_KEY_COLUMNS).where(api_keys.c.id == key_id).with_for_update()
+            row = conn.execute(query).first()
+            if row is None:
+                raise KeyError(key_id)
+            key = _key_from_row(row)
+            if not key.active:
+                raise ValueError(f"key {key_id} is revoked; create a new key instead")
+            conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id)
+                .values(
+                    appcode_hash=appcode_hash(appcode),
+                    secret_enc=self._cipher.encrypt(app_secret, key.app_key),
+                )
+            )
+        return IssuedKey(key, appcode, app_secret)
+
+    # --- authentication -----------------------------------------------------------------
+
+    def authenticate_appcode(self, appcode: str) -> ApiKey | None:
+        """The key this APPCODE belongs to, revoked or not (the caller words the refusal)."""
+        wanted = appcode_hash(appcode)
+        query = select(*_KEY_COLUMNS, api_keys.c.appcode_hash).where(
+            api_keys.c.appcode_hash == wanted
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None or not hmac.compare_digest(row[-1], wanted):
+            return None
+        return _key_from_row(row[:-1])
+
+    def signing_secret(self, app_key: str) -> tuple[ApiKey, str] | None:
+        """The key with this AppKey (revoked or not) and its decrypted AppSecret.
+
+        Raises ``SecretDecryptionError`` when the server key is not the one that encrypted it.
+        """
+        query = select(*_KEY_COLUMNS, api_keys.c.secret_enc).where(api_keys.c.app_key == app_key)
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        key = _key_from_row(row[:-1])
+        return key, self._cipher.decrypt(row[-1], key.app_key)
+
+    def use_nonce(
+        self, app_key: str, timestamp_ms: int, signature: str, expires_at: datetime
+    ) -> bool:
+        """Records a signature as used: True the first time, False for a replay.
+
+        Atomic across processes (primary key + ON CONFLICT DO NOTHING). Nonces past
+        ``expires_at`` are deleted now and then; by then the timestamp check refuses them.
+        """
+        now = time.monotonic()
+        with self._writer.begin() as conn:
+            if now >= self._next_purge:
+                self._next_purge = now + _NONCE_PURGE_EVERY_S
+                conn.execute(
+                    signature_nonces.delete().where(
+                        signature_nonces.c.expires_at < datetime.now(UTC)
+                    )
+                )
+            insert = self._insert(signature_nonces).values(
+                app_key=app_key,
+                timestamp_ms=timestamp_ms,
+                signature=signature,
+                expires_at=expires_at,
+            )
+            # Without preserve_rowcount, psycopg answers -1 for an INSERT's rowcount.
+            once = insert.on_conflict_do_nothing().execution_options(preserve_rowcount=True)
+            return conn.execute(once).rowcount == 1
+
+    # --- usage --------------------------------------------------------------------------
+
+    def record_usage(self, key_id: str, code: int, when: datetime | None = None) -> None:
+        """Counts one response with ``code`` for ``key_id`` on the UTC day of ``when`` (now)."""
+        moment = datetime.now(UTC) if when is None else when
+        if moment.tzinfo is None:
+            raise ValueError("record_usage needs a timezone-aware datetime")
+        count = usage_daily.c["count"]
+        insert = self._insert(usage_daily).values(
+            key_id=key_id, day=moment.astimezone(UTC).date(), code=code, count=1
+        )
+        upsert = insert.on_conflict_do_update(
+            index_elements=[usage_daily.c.key_id, usage_daily.c.day, usage_daily.c.code],
+            set_={"count": count + 1},
+        )
+        with self._writer.begin() as conn:
+            conn.execute(upsert)
+
+    def usage(self, key_id: str | None = None, since: date | None = None) -> list[UsageRow]:
+        """Daily counts, by day, key and code; ``since`` is an inclusive UTC day."""
+        t = usage_daily
+        query = select(t.c.key_id, t.c.day, t.c.code, t.c["count"]).order_by(
+            t.c.day, t.c.key_id, t.c.code
+        )
+        if key_id is not None:
+            query = query.where(t.c.key_id == key_id)
+        if since is not None:
+            query = query.where(t.c.day >= since)
+        with self._engine.connect() as conn:
+            return [
+                UsageRow(row_key, day, int(code), int(count))
+                for row_key, day, code, count in conn.execute(query)
+            ]
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def ping(self) -> bool:
+        """True when the database answers ``SELECT 1``."""
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except OperationalError:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Closes pooled connections; the store can be used again (it reconnects)."""
+        self._engine.dispose()
+
+    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        if self._dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)

@@ -1,0 +1,91 @@
+"""The key store's tables, the same on SQLite and PostgreSQL.
+
+Every time is a timezone-aware UTC ``datetime`` going in and coming out (``UtcDateTime``),
+whichever database holds it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC ``datetime`` in and out; a naive value is refused rather than guessed.
+
+    PostgreSQL keeps ``timestamptz`` and answers in the session's zone, converted back to UTC
+    here. SQLite has no zone: values are stored as naive UTC text (which sorts by time) and
+    tagged UTC when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the key store only stores timezone-aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", Text, nullable=False),
+    # The public AppKey sent in x-ca-key.
+    Column("app_key", String(64), nullable=False, unique=True),
+    # Hex sha256 of the APPCODE; the APPCODE itself is never stored.
+    Column("appcode_hash", String(64), nullable=False, unique=True),
+    # The AppSecret, encrypted by SecretCipher with app_key as associated data.
+    Column("secret_enc", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+# One row per accepted signature, so that each is accepted once even across processes.
+signature_nonces = Table(
+    "signature_nonces",
+    metadata,
+    Column("app_key", String(64), nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Column("signature", String(64), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False, index=True),
+    PrimaryKeyConstraint("app_key", "timestamp_ms", "signature"),
+)
+
+# Responses per key, UTC day and contract code (200, 4001, 4010...).
+usage_daily = Table(
+    "usage_daily",
+    metadata,
+    Column("key_id", String(32), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("code", Integer, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("key_id", "day", "code"),
+)
