@@ -8,13 +8,19 @@ beside the repository is used. A missing folder is an error, never a skip.
 from __future__ import annotations
 
 import csv
+import functools
+import http.server
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from facelive.auth.setup import open_key_store
 from facelive.pipeline.checker import LivenessChecker
 from facelive.settings import Settings
+from live_server import Credentials, LiveServer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,3 +80,62 @@ def spoof_jpeg(fas_dev: Path) -> bytes:
     """A whole frame of a screen replay attack (minivision's sample F2)."""
     path = fas_dev / "images/minivision-ai__Silent-Face-Anti-Spoofing/images/sample/image_F2.jpg"
     return path.read_bytes()
+
+
+# Images for image_url tests are served from 127.0.0.2, the one address the server allows;
+# every other loopback address (127.0.0.1, ::1, localhost) must be refused.
+IMAGE_HOST = "127.0.0.2"
+
+
+def server_env(model_dir: Path, **extra: str) -> dict[str, str]:
+    return {
+        "FACELIVE_MODEL_DIR": str(model_dir),
+        "FACELIVE_ALLOW_DOWNLOAD": "0",
+        "FACELIVE_URL_ALLOWLIST": f"{IMAGE_HOST}/32",
+        "FACELIVE_URL_TIMEOUT_S": "2",
+        "FACELIVE_RATE_LIMIT_RPS": "5",
+        "FACELIVE_RATE_LIMIT_BURST": "40",
+        **extra,
+    }
+
+
+def new_key(server: LiveServer, name: str = "test") -> Credentials:
+    """A fresh key written straight into the server's own key store."""
+    settings = Settings(
+        data_dir=server.data_dir, database_url=server.env.get("FACELIVE_DATABASE_URL")
+    )
+    store = open_key_store(settings)
+    try:
+        issued = store.create_key(name)
+    finally:
+        store.close()
+    return Credentials(issued.appcode, issued.key.app_key, issued.app_secret, issued.key.id)
+
+
+@pytest.fixture(scope="session")
+def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = LiveServer(tmp_path_factory.mktemp("server"), server_env(model_dir)).start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def creds(server: LiveServer) -> Credentials:
+    return new_key(server)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def image_server(fas_dev: Path) -> Iterator[str]:
+    """Serves fas-dev over HTTP on 127.0.0.2; yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(fas_dev))
+    httpd = http.server.ThreadingHTTPServer((IMAGE_HOST, 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://{IMAGE_HOST}:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()

@@ -48,6 +48,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="list, fetch or verify the model files")
     models.add_argument("action", choices=["list", "fetch", "verify"])
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", help="listen address (FACELIVE_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (FACELIVE_PORT, default 8080)")
+    serve.add_argument("--workers", type=int, help="worker processes (FACELIVE_WORKERS)")
+
+    keys = commands.add_parser("keys", help="manage API keys")
+    key_commands = keys.add_subparsers(dest="action", required=True)
+    create = key_commands.add_parser("create", help="create a key; its secrets are shown once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--json", action="store_true")
+    listing = key_commands.add_parser("list", help="list keys (never their secrets)")
+    listing.add_argument("--json", action="store_true")
+    revoke = key_commands.add_parser("revoke", help="revoke a key at once, in every worker")
+    revoke.add_argument("id")
+    rotate = key_commands.add_parser("rotate", help="new AppCode and AppSecret for a key")
+    rotate.add_argument("id")
+    rotate.add_argument("--json", action="store_true")
     return parser
 
 
@@ -145,9 +163,17 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from facelive.serve import run_serve
+
+        return run_serve(args.host, args.port, args.workers)
     settings = Settings()
     if args.command == "check":
         return run_check(args, settings)
+    if args.command == "keys":
+        from facelive.keys_cli import run_keys
+
+        return run_keys(args, settings)
     return run_models(args, settings)
 
 

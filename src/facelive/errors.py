@@ -13,7 +13,8 @@
     ├── RateLimitError             4029  too many requests (carries ``retry_after`` seconds)
     └── InternalError              5000  anything the caller cannot fix
         ├── ModelUnavailableError        a model file is missing and cannot be fetched
-        └── ModelIntegrityError          a model file does not match its sha256
+        ├── ModelIntegrityError          a model file does not match its sha256
+        └── SecretDecryptionError        a stored AppSecret cannot be decrypted (auth.secrets)
 
 Only the edges (``cli``, ``api``) turn these into exit statuses or responses.
 """

@@ -140,6 +140,14 @@ class Settings(BaseSettings):
     url_max_redirects: int = Field(
         default=3, ge=0, le=10, description="Redirects followed when fetching an image_url."
     )
+    rate_limit_rps: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Requests per second allowed per key and worker process; 0 disables it.",
+    )
+    rate_limit_burst: int = Field(
+        default=10, ge=1, description="Requests a key may send at once above rate_limit_rps."
+    )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
 
     def onnx_threads(self) -> int:

@@ -1,0 +1,1 @@
+"""The HTTP adapter: FastAPI app factory, routes, request parsing, responses, metrics."""

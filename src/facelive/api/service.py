@@ -1,0 +1,122 @@
+"""One liveness request, start to finish: auth -> body -> image -> check -> usage -> envelope.
+
+Blocking work (key-store queries, URL fetching, decoding and inference) runs in worker
+threads; inference additionally waits for a slot in ``inference_slots`` so a burst of
+requests queues instead of oversubscribing the CPU cores.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from facelive.api.metrics import Metrics
+from facelive.api.request_body import LivenessRequest, max_body_bytes, parse_request
+from facelive.api.responses import envelope_response
+from facelive.auth.rate_limit import RateLimiter
+from facelive.auth.schemes import Authenticator
+from facelive.auth.store import KeyStore
+from facelive.envelope import CODE_LIVE, CODE_NOT_LIVE
+from facelive.errors import BodyTooLargeError, FaceliveError, InternalError
+from facelive.remote_image import UrlPolicy, fetch_image
+from facelive.types import CheckResult
+
+if TYPE_CHECKING:
+    from facelive.pipeline.checker import LivenessChecker
+
+log = logging.getLogger("facelive.request")
+
+
+@dataclass(slots=True)
+class LivenessService:
+    checker: LivenessChecker
+    store: KeyStore
+    authenticator: Authenticator
+    rate_limiter: RateLimiter
+    url_policy: UrlPolicy
+    inference_slots: anyio.CapacityLimiter
+    metrics: Metrics
+    max_image_bytes: int
+
+    @property
+    def max_body(self) -> int:
+        return max_body_bytes(self.max_image_bytes)
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        request_id: str = request.state.request_id
+        key_id: str | None = None
+        outcome: CheckResult | FaceliveError
+        try:
+            self._check_declared_length(request)
+            principal = await run_in_threadpool(self.authenticator.authenticate, request.headers)
+            key_id = principal.key.id
+            request.state.key_id = key_id
+            self.rate_limiter.acquire(key_id)
+            raw = await self._read_body(request)
+            parsed = parse_request(raw, self.checker.default_thresh, self.max_image_bytes)
+            del raw
+            outcome = await self._check(parsed)
+        except FaceliveError as exc:
+            outcome = exc
+        except Exception:  # fail closed at the edge: logged, answered as 5000, never live
+            log.exception("internal error", extra={"fields": {"request_id": request_id}})
+            outcome = InternalError()
+        code = _code(outcome)
+        if key_id is not None:
+            await run_in_threadpool(self._record_usage, key_id, code)
+        times = outcome.times if isinstance(outcome, CheckResult) else None
+        self.metrics.observe(code, time.perf_counter() - started, times)
+        request.state.code = code
+        request.state.times = times
+        return envelope_response(request_id, outcome)
+
+    def _check_declared_length(self, request: Request) -> None:
+        declared = request.headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > self.max_body:
+            raise self._too_large()
+
+    async def _read_body(self, request: Request) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body:
+                raise self._too_large()
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self) -> BodyTooLargeError:
+        return BodyTooLargeError(
+            f"request body is larger than {self.max_body} bytes (the base64 of a "
+            f"{self.max_image_bytes}-byte image plus JSON); images must be under 20 MB",
+            f"请求体超过{self.max_body}字节，图片须小于20MB",
+        )
+
+    async def _check(self, parsed: LivenessRequest) -> CheckResult:
+        image = parsed.image
+        if image is None:
+            assert parsed.image_url is not None
+            image = await run_in_threadpool(fetch_image, parsed.image_url, self.url_policy)
+        return await anyio.to_thread.run_sync(
+            self.checker.check, image, parsed.thresh, limiter=self.inference_slots
+        )
+
+    def _record_usage(self, key_id: str, code: int) -> None:
+        try:
+            self.store.record_usage(key_id, code)
+        except Exception:  # the answer is already decided; a failed count must not change it
+            log.exception("usage record failed", extra={"fields": {"key_id": key_id}})
+
+
+def _code(outcome: CheckResult | FaceliveError) -> int:
+    if isinstance(outcome, FaceliveError):
+        return outcome.code
+    return CODE_LIVE if outcome.is_live else CODE_NOT_LIVE

@@ -1,0 +1,79 @@
+"""``facelive serve``: prepare models and keys, say how to call the service, start uvicorn."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from facelive.auth.setup import open_key_store
+from facelive.errors import FaceliveError
+from facelive.keys_cli import print_issued
+from facelive.models.manifest import load_manifest
+from facelive.models.store import ModelStore
+from facelive.settings import Settings
+
+_APP = "facelive.api.app:app_from_env"
+
+
+def curl_line(base_url: str, appcode: str) -> str:
+    return (
+        "(printf '{\"image_base64\":\"'; base64 -w0 photo.jpg; printf '\"}') | "
+        f"curl -s {base_url}/api/face_liveness/v1 -H 'Authorization: APPCODE {appcode}' "
+        "-H 'Content-Type: application/json' --data-binary @-"
+    )
+
+
+def _prepare_models(settings: Settings) -> None:
+    store = ModelStore(
+        settings.model_dir,
+        settings.cache_dir,
+        allow_download=settings.allow_download,
+        timeout_s=settings.download_timeout_s,
+    )
+    for spec in load_manifest().models:
+        store.path_for(spec)
+
+
+def run_serve(host: str | None, port: int | None, workers: int | None) -> int:
+    # Flags become environment variables so every worker process builds the same Settings.
+    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"FACELIVE_{name}"] = str(value)
+    settings = Settings()
+    try:
+        _prepare_models(settings)
+        store = open_key_store(settings)
+    except FaceliveError as exc:
+        print(f"facelive: {exc.msg}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # a malformed FACELIVE_SECRET_KEY or server.key
+        print(f"facelive: {exc}", file=sys.stderr)
+        return 1
+    base_url = f"http://{settings.host}:{settings.port}"
+    try:
+        if store.count_keys() == 0:
+            issued = store.create_key("default")
+            print("First start: created an API key.", flush=True)
+            print_issued(issued, as_json=False)
+            print("Try it (replace photo.jpg):", flush=True)
+            print("  " + curl_line(base_url, issued.appcode), flush=True)
+    finally:
+        store.close()
+    print(
+        f"facelive listening on {base_url} with {settings.workers} worker(s); "
+        f"API docs at {base_url}/docs",
+        flush=True,
+    )
+    import uvicorn
+
+    uvicorn.run(
+        _APP,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+    )
+    return 0

@@ -1,0 +1,171 @@
+"""Starts a real ``facelive serve`` on loopback for the HTTP tests and talks to it."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Credentials:
+    appcode: str
+    app_key: str
+    app_secret: str
+    id: str = ""
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> dict[str, Any]:
+        value = json.loads(self.body)
+        assert isinstance(value, dict)
+        return value
+
+
+@dataclass
+class LiveServer:
+    """One ``facelive serve`` process (its own process group) with its data dir and log."""
+
+    data_dir: Path
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    workers: int = 1
+    process: subprocess.Popen[bytes] | None = None
+    first_key: Credentials | None = None
+    stdout: str = ""
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "server.log"
+
+    def start(self, timeout: float = 60.0) -> LiveServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        out_path = self.data_dir / "server.out"
+        with out_path.open("wb") as out, self.log_path.open("ab") as err:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "facelive",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                ],
+                stdout=out,
+                stderr=err,
+                env={**os.environ, **self.env, "FACELIVE_DATA_DIR": str(self.data_dir)},
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if self.request("GET", "/readyz").status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        else:
+            self.stop()
+            raise RuntimeError(f"server not ready: {self.log_path.read_text()[-3000:]}")
+        self.stdout = out_path.read_text()
+        found = {
+            name: re.search(rf"{name}\s+(\S+)", self.stdout)
+            for name in ("APPCODE", "AppKey", "AppSecret")
+        }
+        if all(found.values()):
+            self.first_key = Credentials(*(m.group(1) for m in found.values() if m is not None))
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=20)
+        self.process = None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> Reply:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+        finally:
+            conn.close()
+
+    def check(
+        self,
+        payload: dict[str, Any] | bytes,
+        creds: Credentials | None = None,
+        *,
+        signed: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        creds = creds or self.first_key
+        assert creds is not None
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        all_headers = {"Content-Type": "application/json"}
+        all_headers.update(signed_headers(creds) if signed else appcode_header(creds))
+        all_headers.update(headers or {})
+        return self.request("POST", "/api/face_liveness/v1", body, all_headers)
+
+
+def appcode_header(creds: Credentials) -> dict[str, str]:
+    return {"Authorization": f"APPCODE {creds.appcode}"}
+
+
+def signed_headers(creds: Credentials, timestamp_ms: int | None = None) -> dict[str, str]:
+    stamp = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
+    text = f"{creds.app_key}&{stamp}&{creds.app_secret}".encode()
+    return {
+        "x-ca-key": creds.app_key,
+        "x-ca-timestamp": stamp,
+        "x-ca-signature": hashlib.md5(text).hexdigest(),
+    }
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

@@ -1,0 +1,69 @@
+"""Operations endpoints, OpenAPI docs, and what the logs may and may not contain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from live_server import Credentials, LiveServer, b64
+
+SAMPLE = "images/minivision-ai__Silent-Face-Anti-Spoofing/images/sample/image_T1.jpg"
+
+
+def test_healthz_and_readyz(server: LiveServer) -> None:
+    assert server.request("GET", "/healthz").json == {"status": "ok"}
+    ready = server.request("GET", "/readyz")
+    assert ready.status == 200
+    assert ready.json == {"status": "ready", "models": True, "database": True}
+
+
+def test_metrics_count_requests_by_code_and_time_stages(
+    server: LiveServer, creds: Credentials, fas_dev: Path
+) -> None:
+    server.check({"image_base64": b64((fas_dev / SAMPLE).read_bytes())}, creds)
+    server.check({}, creds)
+    text = server.request("GET", "/metrics").body.decode()
+    assert 'facelive_requests_total{code="200"}' in text
+    assert 'facelive_requests_total{code="4001"}' in text
+    for stage in ("decode", "detect", "crop", "models"):
+        assert f'facelive_stage_seconds_count{{stage="{stage}"}}' in text
+    assert "facelive_request_seconds_bucket" in text
+
+
+def test_openapi_describes_the_contract_in_both_languages(server: LiveServer) -> None:
+    spec = server.request("GET", "/openapi.json").json
+    op = spec["paths"]["/api/face_liveness/v1"]["post"]
+    schema = op["requestBody"]["content"]["application/json"]["schema"]
+    props = schema["properties"]
+    assert set(props) >= {"image_base64", "image_url", "thresh"}
+    assert "人脸图片Base64" in props["image_base64"]["description"]
+    assert "活体阈值" in props["thresh"]["description"]
+    assert {"200", "400", "401", "413", "429", "500"} <= set(op["responses"])
+    assert "APPCODE" in spec["components"]["securitySchemes"]
+
+
+def test_docs_page_needs_no_internet(server: LiveServer) -> None:
+    page = server.request("GET", "/docs")
+    assert page.status == 200
+    html = page.body.decode()
+    assert "swagger" in html.lower()
+    assert "cdn" not in html.lower() and "https://" not in html
+    assert server.request("GET", "/static-offline-docs/swagger-ui-bundle.js").status == 200
+
+
+def test_one_structured_log_line_per_request_without_images(
+    server: LiveServer, creds: Credentials, fas_dev: Path
+) -> None:
+    image = b64((fas_dev / SAMPLE).read_bytes())
+    env = server.check({"image_base64": image}, creds).json
+    lines = [json.loads(line) for line in server.log_path.read_text().splitlines() if line]
+    mine = [line for line in lines if line.get("request_id") == env["request_id"]]
+    assert len(mine) == 1
+    entry = mine[0]
+    assert entry["event"] == "request"
+    assert entry["key_id"] == creds.id
+    assert entry["code"] == 200
+    assert set(entry["stages_ms"]) == {"decode", "detect", "crop", "models"}
+    log_text = server.log_path.read_text()
+    assert image[100:160] not in log_text
+    assert creds.appcode not in log_text and creds.app_secret not in log_text
