@@ -13,6 +13,7 @@ import pytest
 
 from conftest import new_key
 from facelive.auth.setup import open_key_store
+from facelive.auth.store import KeyStore
 from facelive.settings import Settings
 from live_server import Credentials, LiveServer, appcode_header, b64, signed_headers
 
@@ -121,7 +122,19 @@ def test_non_numeric_timestamp_is_4011(server: LiveServer, creds: Credentials) -
     assert server.request("POST", PATH, b"{}", headers).json["code"] == 4011
 
 
-def _store(server: LiveServer):  # type: ignore[no-untyped-def]
+def facelive_cli(server: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """Runs the ``facelive`` command against the server's own data dir."""
+    return subprocess.run(
+        [sys.executable, "-m", "facelive", *args],
+        env={**os.environ, "FACELIVE_DATA_DIR": str(server.data_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _store(server: LiveServer) -> KeyStore:
     return open_key_store(Settings(data_dir=server.data_dir))
 
 
@@ -129,14 +142,7 @@ def test_revoked_key_stops_at_once(server: LiveServer) -> None:
     creds = new_key(server, "to-revoke")
     assert server.check({}, creds).json["code"] == 4001  # authenticated
     assert server.check({}, creds, signed=True).json["code"] == 4001
-    proc = subprocess.run(
-        [sys.executable, "-m", "facelive", "keys", "revoke", creds.id],
-        env={**os.environ, "FACELIVE_DATA_DIR": str(server.data_dir)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = facelive_cli(server, "keys", "revoke", creds.id)
     assert proc.returncode == 0, proc.stderr
     for signed in (False, True):
         reply = server.check({}, creds, signed=signed)
@@ -146,14 +152,7 @@ def test_revoked_key_stops_at_once(server: LiveServer) -> None:
 
 def test_rotate_replaces_both_secrets(server: LiveServer) -> None:
     creds = new_key(server, "to-rotate")
-    proc = subprocess.run(
-        [sys.executable, "-m", "facelive", "keys", "rotate", creds.id, "--json"],
-        env={**os.environ, "FACELIVE_DATA_DIR": str(server.data_dir)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = facelive_cli(server, "keys", "rotate", creds.id, "--json")
     assert proc.returncode == 0, proc.stderr
     fresh = json.loads(proc.stdout)
     assert fresh["id"] == creds.id and fresh["app_key"] == creds.app_key
@@ -165,27 +164,12 @@ def test_rotate_replaces_both_secrets(server: LiveServer) -> None:
 
 
 def test_keys_cli_create_json_and_list(server: LiveServer) -> None:
-    env = {**os.environ, "FACELIVE_DATA_DIR": str(server.data_dir)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "facelive", "keys", "create", "--name", "cli", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = facelive_cli(server, "keys", "create", "--name", "cli", "--json")
     created = json.loads(proc.stdout)
     assert set(created) == {"id", "name", "appcode", "app_key", "app_secret"}
     creds = Credentials(created["appcode"], created["app_key"], created["app_secret"])
     assert server.request("POST", PATH, b"{}", appcode_header(creds)).json["code"] == 4001
-    listed = subprocess.run(
-        [sys.executable, "-m", "facelive", "keys", "list", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    listed = facelive_cli(server, "keys", "list", "--json")
     rows = json.loads(listed.stdout)
     assert created["id"] in {r["id"] for r in rows}
     assert created["appcode"] not in listed.stdout and created["app_secret"] not in listed.stdout

@@ -69,15 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _store(settings: Settings) -> ModelStore:
-    return ModelStore(
-        settings.model_dir,
-        settings.cache_dir,
-        allow_download=settings.allow_download,
-        timeout_s=settings.download_timeout_s,
-    )
-
-
 def _check_one(checker: Any, path: Path, thresh: float | None) -> dict[str, Any]:
     request_id = new_request_id()
     try:
@@ -139,7 +130,7 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_models(args: argparse.Namespace, settings: Settings) -> int:
-    store = _store(settings)
+    store = ModelStore.from_settings(settings)
     manifest = load_manifest()
     ok = True
     for spec in manifest.models:

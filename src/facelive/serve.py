@@ -24,12 +24,7 @@ def curl_line(base_url: str, appcode: str) -> str:
 
 
 def _prepare_models(settings: Settings) -> None:
-    store = ModelStore(
-        settings.model_dir,
-        settings.cache_dir,
-        allow_download=settings.allow_download,
-        timeout_s=settings.download_timeout_s,
-    )
+    store = ModelStore.from_settings(settings)
     for spec in load_manifest().models:
         store.path_for(spec)
 

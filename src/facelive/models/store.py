@@ -20,6 +20,7 @@ from pathlib import Path
 
 from facelive.errors import ModelIntegrityError, ModelUnavailableError
 from facelive.models.manifest import ModelSpec
+from facelive.settings import Settings
 
 _CHUNK = 1 << 16
 
@@ -64,6 +65,15 @@ class ModelStore:
         self.cache_dir = cache_dir
         self.allow_download = allow_download
         self.timeout_s = timeout_s
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModelStore:
+        return cls(
+            settings.model_dir,
+            settings.cache_dir,
+            allow_download=settings.allow_download,
+            timeout_s=settings.download_timeout_s,
+        )
 
     def candidates(self, spec: ModelSpec) -> list[Path]:
         roots = [self.model_dir] if self.model_dir is not None else []

@@ -45,12 +45,7 @@ class LivenessChecker:
         """Locate (or fetch) and verify every model file, then open one session for each."""
         settings = settings or Settings()
         manifest = manifest or load_manifest()
-        store = ModelStore(
-            settings.model_dir,
-            settings.cache_dir,
-            allow_download=settings.allow_download,
-            timeout_s=settings.download_timeout_s,
-        )
+        store = ModelStore.from_settings(settings)
         threads = settings.onnx_threads()
         detector = FaceDetector(
             create_session(store.path_for(manifest.detector), threads),
