@@ -49,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list, fetch or verify the model files")
     models.add_argument("action", choices=["list", "fetch", "verify"])
 
+    evaluate = commands.add_parser(
+        "eval", help="ISO/IEC 30107-3 figures over a labelled manifest (file,label,attack)"
+    )
+    evaluate.add_argument("manifest", type=Path, metavar="MANIFEST.csv")
+    evaluate.add_argument("--thresh", type=_thresh, default=None, help="default: 0.8")
+    evaluate.add_argument("--out", type=Path, help="write scores.csv and report.json here")
+    evaluate.add_argument("--plot", action="store_true", help="also write det.png, histogram.png")
+
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="listen address (FACELIVE_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (FACELIVE_PORT, default 8080)")
@@ -161,6 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     if args.command == "check":
         return run_check(args, settings)
+    if args.command == "eval":
+        from facelive.eval_cli import run_eval
+
+        return run_eval(args, settings)
     if args.command == "keys":
         from facelive.keys_cli import run_keys
 
