@@ -8,6 +8,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -29,7 +31,7 @@ def assert_envelope(reply: Reply, code: int, http: int) -> dict[str, Any]:
     assert isinstance(env["msg_cn"], str) and env["msg_cn"]
     assert isinstance(env["request_id"], str) and len(env["request_id"]) >= 16
     assert reply.headers["x-request-id"] == env["request_id"]
-    if code in (200, 4004):
+    if code in (200, 4004, 4005):
         data = env["data"]
         assert set(data) == {"liveness_score", "is_live", "risk_reason"}
         assert 0.0 <= data["liveness_score"] <= 1.0
@@ -96,7 +98,7 @@ class TestCodes:
     ) -> None:
         env = assert_envelope(server.check({"image_base64": spoof_b64}, creds), 4004, 200)
         assert env["data"]["liveness_score"] < 0.8
-        assert env["data"]["risk_reason"]
+        assert env["data"]["risk_reason"] == "spoof_suspected"
 
     def test_thresh_as_number_and_as_string(
         self, server: LiveServer, creds: Credentials, live_b64: str
@@ -106,6 +108,17 @@ class TestCodes:
             server.check({"image_base64": live_b64, "thresh": "0.5"}, creds), 200, 200
         )
         assert env["data"]["is_live"] is True
+
+    def test_4005_too_poor_to_judge(
+        self, server: LiveServer, creds: Credentials, fas_dev: Path
+    ) -> None:
+        frame = np.asarray(cv2.imread(str(fas_dev / SAMPLES / "image_T1.jpg")), np.float32)
+        ok, dark = cv2.imencode(".png", (frame * 0.2).astype(np.uint8))
+        assert ok
+        payload = {"image_base64": b64(dark.tobytes()), "thresh": 1}
+        env = assert_envelope(server.check(payload, creds), 4005, 200)
+        assert "too_dark" in env["data"]["risk_reason"].split(",")
+        assert "too poor to judge" in env["msg"]
 
     def test_4002_no_face(self, server: LiveServer, creds: Credentials) -> None:
         assert_envelope(server.check({"image_base64": b64(png(320, 240))}, creds), 4002, 200)

@@ -24,7 +24,9 @@ def test_live_frame_is_live(checker: LivenessChecker, live_jpeg: bytes) -> None:
     assert result.face_count == 1
     assert [m.model for m in result.model_scores] == ["minifasnet_v2", "minifasnet_v1se"]
     mean = sum(m.live for m in result.model_scores) / 2
-    assert result.liveness_score == round(mean, 6)
+    assert result.raw_score == mean
+    assert result.liveness_score == checker.calibration(mean)
+    assert result.quality == ()
     for m in result.model_scores:
         assert abs(sum(m.probabilities) - 1.0) < 1e-6
         assert m.live == m.probabilities[1]

@@ -19,12 +19,14 @@ from facelive.types import Box, CheckResult, Face, StageTimes
 KEYS = {"code", "msg", "msg_cn", "success", "request_id", "data"}
 
 
-def result(score: float, live: bool) -> CheckResult:
+def result(score: float, live: bool, quality: tuple[str, ...] = ()) -> CheckResult:
     return CheckResult(
         liveness_score=score,
         is_live=live,
         thresh=0.8,
-        risk_reason="" if live else "suspected_presentation_attack",
+        risk_reason=("" if live else ",".join(quality) or "spoof_suspected"),
+        raw_score=score,
+        quality=quality,
         face=Face(Box(0, 0, 10, 10), (), 0.9),
         face_count=1,
         model_scores=(),
@@ -39,6 +41,7 @@ def result(score: float, live: bool) -> CheckResult:
     [
         (result(0.93, True), 200, True, True),
         (result(0.31, False), 4004, False, True),
+        (result(0.31, False, ("too_dark", "blurred")), 4005, False, True),
         (BadImageError(), 4001, False, False),
         (NoFaceError(), 4002, False, False),
         (InvalidThresholdError(), 4006, False, False),
@@ -74,6 +77,13 @@ def test_messages_follow_the_contract() -> None:
     assert build_envelope("r", result(0.1, False))["msg_cn"] == "疑似翻拍或攻击，未通过活体"
     assert build_envelope("r", BadImageError())["msg_cn"] == "图片为空或格式错误"
     assert build_envelope("r", NoFaceError())["msg_cn"] == "未检测到人脸"
+
+
+def test_poor_quality_names_the_reasons() -> None:
+    env = build_envelope("r", result(0.2, False, ("too_dark", "blurred")))
+    assert env["data"]["risk_reason"] == "too_dark,blurred"
+    assert "too_dark,blurred" in env["msg"] and "too_dark,blurred" in env["msg_cn"]
+    assert build_envelope("r", result(0.9, True, ("too_dark",)))["data"]["risk_reason"] == ""
 
 
 def test_request_ids_are_unique() -> None:

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from facelive.errors import InvalidThresholdError
+from facelive.models.manifest import load_manifest
 from facelive.pipeline.score import fuse, softmax
 from facelive.pipeline.verdict import RISK_NONE, RISK_SPOOF, is_live, risk_reason, validate_thresh
 from facelive.types import ModelScore
@@ -31,10 +32,12 @@ def test_fused_score_is_in_range_and_agrees_with_the_verdict(
     lives: list[float], thresh: float
 ) -> None:
     scores = tuple(ModelScore(f"m{i}", p, (1 - p, p)) for i, p in enumerate(lives))
-    score = fuse(scores)
+    raw = fuse(scores)
+    assert 0.0 <= raw <= 1.0
+    assert abs(raw - sum(lives) / len(lives)) <= 1e-12
+    score = load_manifest().calibration(raw)
     assert 0.0 <= score <= 1.0
     assert score == round(score, 6)
-    assert abs(score - sum(lives) / len(lives)) <= 5e-7
     # What a client sees (the rounded score) gives the same verdict as the service.
     assert is_live(score, thresh) == (float(f"{score:.6f}") > thresh)
 
@@ -67,4 +70,6 @@ def test_invalid_thresholds(value: object) -> None:
 
 def test_risk_reason_is_empty_only_when_live() -> None:
     assert risk_reason(True) == RISK_NONE == ""
-    assert risk_reason(False) == RISK_SPOOF
+    assert risk_reason(True, ("too_dark",)) == ""
+    assert risk_reason(False) == RISK_SPOOF == "spoof_suspected"
+    assert risk_reason(False, ("too_dark", "blurred")) == "too_dark,blurred"

@@ -133,7 +133,7 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(row, ensure_ascii=False), flush=True)
     if not args.json:
         _print_table(rows)
-    failed = any(row["code"] not in (200, 4004) for row in rows)
+    failed = any(row["code"] not in (200, 4004, 4005) for row in rows)
     return 1 if failed else 0
 
 

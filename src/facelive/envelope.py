@@ -2,7 +2,8 @@
 
 ``{code, msg, msg_cn, success, request_id, data}`` where ``data`` is
 ``{liveness_score, is_live, risk_reason}`` whenever a face was scored, else ``None``.
-A scored face that is not live is code 4004 with ``success`` false and ``data`` filled.
+A scored face that is not live is code 4004 (or 4005 when the face was too poor to judge)
+with ``success`` false and ``data`` filled.
 """
 
 from __future__ import annotations
@@ -15,12 +16,24 @@ from facelive.types import CheckResult
 
 CODE_LIVE = 200
 CODE_NOT_LIVE = 4004
+CODE_POOR_QUALITY = 4005
 
 _LIVE_MSG = ("ok", "成功")
 _NOT_LIVE_MSG = (
     "liveness check failed: suspected recapture or presentation attack",
     "疑似翻拍或攻击，未通过活体",
 )
+_POOR_QUALITY_MSG = (
+    "liveness not confirmed: the face is too poor to judge ({reasons}); please retake the photo",
+    "未能确认活体：人脸质量不足以判断（{reasons}），请重新拍摄",
+)
+
+
+def result_code(result: CheckResult) -> int:
+    """200 live; 4005 not live but the face was too poor to judge; 4004 not live."""
+    if result.is_live:
+        return CODE_LIVE
+    return CODE_POOR_QUALITY if result.quality else CODE_NOT_LIVE
 
 
 def new_request_id() -> str:
@@ -32,8 +45,12 @@ def build_envelope(request_id: str, outcome: CheckResult | FaceliveError) -> dic
     if isinstance(outcome, FaceliveError):
         code, msg, msg_cn, data = outcome.code, outcome.msg, outcome.msg_cn, None
     else:
-        code = CODE_LIVE if outcome.is_live else CODE_NOT_LIVE
-        msg, msg_cn = _LIVE_MSG if outcome.is_live else _NOT_LIVE_MSG
+        code = result_code(outcome)
+        if code == CODE_POOR_QUALITY:
+            reasons = outcome.risk_reason
+            msg, msg_cn = (m.format(reasons=reasons) for m in _POOR_QUALITY_MSG)
+        else:
+            msg, msg_cn = _LIVE_MSG if outcome.is_live else _NOT_LIVE_MSG
         data = {
             "liveness_score": outcome.liveness_score,
             "is_live": outcome.is_live,

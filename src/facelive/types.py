@@ -102,13 +102,17 @@ class CheckResult:
 
     ``liveness_score`` is in [0, 1], rounded to 6 decimals before the verdict is taken, so a
     client re-applying ``score > thresh`` to the reported number always agrees with ``is_live``.
-    ``risk_reason`` is empty when live, else a short machine-readable token.
+    ``raw_score`` is the models' fused live probability before calibration.
+    ``risk_reason`` is empty when live, else comma-joined tokens (docs/api.md).
+    ``quality`` lists what makes the face hard to judge (``pipeline.quality``), if anything.
     """
 
     liveness_score: float
     is_live: bool
     thresh: float
     risk_reason: str
+    raw_score: float
+    quality: tuple[str, ...]
     face: Face
     face_count: int
     model_scores: tuple[ModelScore, ...]

@@ -16,6 +16,7 @@ from facelive.types import CheckResult
 HTTP_STATUS = {
     200: 200,
     4004: 200,
+    4005: 200,
     4002: 200,
     4001: 400,
     4003: 400,

@@ -36,7 +36,7 @@ _BODY: dict[str, Any] = {
     ),
     openapi_extra=_BODY,
     responses={
-        200: {**_ENVELOPE, "description": "200 live, 4004 not live, 4002 no face"},
+        200: {**_ENVELOPE, "description": "200 live, 4004 not live, 4005 poor face, 4002 no face"},
         400: {**_ENVELOPE, "description": "4001 bad image, 4003 image_url, 4006 parameter"},
         401: {**_ENVELOPE, "description": "4010 credentials, 4011 timestamp, 4012 replay"},
         413: {**_ENVELOPE, "description": "4001: request body over the size limit"},

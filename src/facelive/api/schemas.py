@@ -39,14 +39,19 @@ class LivenessData(BaseModel):
     liveness_score: float = Field(description="Liveness score in [0, 1]. / 活体分数[0,1]")
     is_live: bool = Field(description="liveness_score > thresh. / 是否判定为活体（分数>阈值）")
     risk_reason: str = Field(
-        description="Empty when live, else a short reason token. / 风险原因或为空"
+        description=(
+            "Empty when live; else spoof_suspected, or the quality reasons joined by commas "
+            "(face_too_small, face_cut_off, too_dark, too_bright, blurred, face_angle, "
+            "multiple_faces). / 风险原因或为空"
+        )
     )
 
 
 class LivenessResponse(BaseModel):
     code: int = Field(
         description=(
-            "200 live; 4004 not live (suspected recapture or attack); 4002 no face; "
+            "200 live; 4004 not live (suspected recapture or attack); 4005 face too poor to "
+            "judge; 4002 no face; "
             "4001 bad image; 4003 image_url not fetched; 4006 malformed parameter; "
             "4010/4011/4012 authentication; 4029 rate limit; 5000 internal error. / 错误码"
         )
@@ -56,5 +61,5 @@ class LivenessResponse(BaseModel):
     success: bool = Field(description="True only for code 200. / 请求是否成功")
     request_id: str = Field(description="Unique request id, also in X-Request-Id. / 唯一请求ID")
     data: LivenessData | None = Field(
-        description="Present whenever a face was scored (200 and 4004). / 活体检测结果"
+        description="Present whenever a face was scored (200, 4004, 4005). / 活体检测结果"
     )

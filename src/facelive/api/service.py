@@ -23,7 +23,7 @@ from facelive.api.responses import envelope_response
 from facelive.auth.rate_limit import RateLimiter
 from facelive.auth.schemes import Authenticator
 from facelive.auth.store import KeyStore
-from facelive.envelope import CODE_LIVE, CODE_NOT_LIVE
+from facelive.envelope import result_code
 from facelive.errors import BodyTooLargeError, FaceliveError, InternalError
 from facelive.remote_image import UrlPolicy, fetch_image
 from facelive.types import CheckResult
@@ -119,4 +119,4 @@ class LivenessService:
 def _code(outcome: CheckResult | FaceliveError) -> int:
     if isinstance(outcome, FaceliveError):
         return outcome.code
-    return CODE_LIVE if outcome.is_live else CODE_NOT_LIVE
+    return result_code(outcome)

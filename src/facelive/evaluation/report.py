@@ -14,6 +14,18 @@ from facelive.evaluation.metrics import OperatingPoint, operating_point, thresho
 from facelive.evaluation.runner import ScoredImage, arrays
 
 SWEEP = (0.5, 0.6, 0.7, 0.8, 0.9)
+SCORE_COLUMNS = (
+    "file",
+    "label",
+    "attack",
+    "cropped",
+    "source_repo",
+    "score",
+    "raw_score",
+    "code",
+    "faces",
+    "quality",
+)
 
 
 def _clean(value: Any) -> Any:
@@ -69,9 +81,7 @@ def report(scored: list[ScoredImage], thresh: float) -> dict[str, Any]:
 def write_scores_csv(scored: list[ScoredImage], path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(
-            ["file", "label", "attack", "cropped", "source_repo", "score", "code", "faces"]
-        )
+        writer.writerow(SCORE_COLUMNS)
         for s in scored:
             writer.writerow(
                 [
@@ -81,8 +91,10 @@ def write_scores_csv(scored: list[ScoredImage], path: Path) -> None:
                     s.row.cropped,
                     s.row.source,
                     f"{s.score:.6f}" if math.isfinite(s.score) else "",
+                    f"{s.raw_score:.6f}" if math.isfinite(s.raw_score) else "",
                     s.code,
                     s.faces,
+                    ",".join(s.quality),
                 ]
             )
 

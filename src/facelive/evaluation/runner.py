@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from facelive.envelope import result_code
 from facelive.errors import FaceliveError
 from facelive.types import CheckResult
 
@@ -44,6 +45,8 @@ class ScoredImage:
     score: float
     code: int
     faces: int
+    raw_score: float = -math.inf
+    quality: tuple[str, ...] = ()
 
 
 def read_manifest(path: Path) -> Iterator[ManifestRow]:
@@ -76,8 +79,15 @@ def score_rows(
     for row in rows:
         try:
             result = checker.check(row.path.read_bytes())
-            code = 200 if result.is_live else 4004
-            scored = ScoredImage(row, result.liveness_score, code, result.face_count)
+            code = result_code(result)
+            scored = ScoredImage(
+                row,
+                result.liveness_score,
+                code,
+                result.face_count,
+                result.raw_score,
+                result.quality,
+            )
         except FaceliveError as exc:  # no face, bad image...: not acquired, rejected
             scored = ScoredImage(row, -math.inf, exc.code, 0)
         out.append(scored)

@@ -8,6 +8,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from facelive.models.calibration import Calibration
+
 
 @dataclass(frozen=True, slots=True)
 class InputSpec:
@@ -62,6 +64,7 @@ class Manifest:
     detector: ModelSpec
     liveness: tuple[ModelSpec, ...]
     box_mapping: BoxMapping
+    calibration: Calibration
 
     def get(self, name: str) -> ModelSpec:
         for spec in self.models:
@@ -86,6 +89,9 @@ def parse_manifest(raw: dict[str, Any]) -> Manifest:
         detector=by_name[raw["detector"]],
         liveness=tuple(by_name[name] for name in raw["liveness"]),
         box_mapping=BoxMapping(**mapping),
+        calibration=Calibration(
+            tuple(raw["calibration"]["raw"]), tuple(raw["calibration"]["calibrated"])
+        ),
     )
 
 

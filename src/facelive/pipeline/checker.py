@@ -5,12 +5,14 @@ from __future__ import annotations
 from time import perf_counter
 
 from facelive.errors import FaceliveError, InternalError, NoFaceError
+from facelive.models.calibration import Calibration
 from facelive.models.manifest import BoxMapping, Manifest, load_manifest
 from facelive.models.sessions import create_session
 from facelive.models.store import ModelStore
 from facelive.pipeline.crop import crop_patch, crop_window, to_training_box
 from facelive.pipeline.decode import ImageLimits, decode_image
 from facelive.pipeline.detect import DetectorConfig, FaceDetector, largest_face
+from facelive.pipeline.quality import QualityLimits, assess
 from facelive.pipeline.score import LivenessModel, fuse
 from facelive.pipeline.verdict import DEFAULT_THRESH, is_live, risk_reason, validate_thresh
 from facelive.settings import Settings
@@ -31,12 +33,16 @@ class LivenessChecker:
         box_mapping: BoxMapping,
         limits: ImageLimits,
         default_thresh: float = DEFAULT_THRESH,
+        calibration: Calibration | None = None,
+        quality_limits: QualityLimits | None = None,
     ) -> None:
         self.detector = detector
         self.models = models
         self.box_mapping = box_mapping
         self.limits = limits
         self.default_thresh = validate_thresh(default_thresh)
+        self.calibration = calibration or Calibration.identity()
+        self.quality_limits = quality_limits or QualityLimits()
 
     @classmethod
     def from_settings(
@@ -56,7 +62,14 @@ class LivenessChecker:
             for spec in manifest.liveness
         )
         limits = ImageLimits(settings.min_side, settings.max_side, settings.max_image_bytes)
-        return cls(detector, models, manifest.box_mapping, limits, settings.thresh)
+        return cls(
+            detector,
+            models,
+            manifest.box_mapping,
+            limits,
+            settings.thresh,
+            manifest.calibration,
+        )
 
     def crop_patches(self, pixels: BGRImage, box: Box) -> tuple[BGRImage, ...]:
         """One input patch per model, for a face in the models' own box geometry."""
@@ -95,14 +108,18 @@ class LivenessChecker:
         patches = self.crop_patches(image.pixels, to_training_box(face.box, self.box_mapping))
         t3 = perf_counter()
         scores = self.predict(patches)
-        t4 = perf_counter()
-        score = fuse(scores)
+        raw = fuse(scores)
+        score = self.calibration(raw)
         live = is_live(score, thresh)
+        issues = assess(image.pixels, face, faces, self.quality_limits)
+        t4 = perf_counter()
         return CheckResult(
             liveness_score=score,
             is_live=live,
             thresh=thresh,
-            risk_reason=risk_reason(live),
+            risk_reason=risk_reason(live, issues),
+            raw_score=raw,
+            quality=issues,
             face=face,
             face_count=len(faces),
             model_scores=scores,

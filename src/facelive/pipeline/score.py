@@ -46,11 +46,8 @@ class LivenessModel:
 
 
 def fuse(scores: tuple[ModelScore, ...]) -> float:
-    """The liveness score: the mean of the models' live probabilities, rounded to 6 places.
-
-    Rounding happens here, before any verdict, so the reported score and the verdict agree.
-    """
+    """The raw score: the mean of the models' live probabilities, in [0, 1]."""
     if not scores:
         raise ValueError("no model scores to fuse")
     mean = sum(s.live for s in scores) / len(scores)
-    return round(min(1.0, max(0.0, mean)), 6)
+    return min(1.0, max(0.0, mean))

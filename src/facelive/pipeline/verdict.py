@@ -8,9 +8,11 @@ from facelive.errors import InvalidThresholdError
 
 DEFAULT_THRESH = 0.8
 
-# risk_reason tokens (stable; clients may match on them). Empty when live.
+# risk_reason tokens (stable; clients may match on them). Empty when live; otherwise
+# "spoof_suspected", or the quality reasons of pipeline.quality joined by "," when the face
+# was too poor to judge.
 RISK_NONE = ""
-RISK_SPOOF = "suspected_presentation_attack"
+RISK_SPOOF = "spoof_suspected"
 
 
 def validate_thresh(thresh: float) -> float:
@@ -27,5 +29,7 @@ def is_live(score: float, thresh: float) -> bool:
     return score > thresh
 
 
-def risk_reason(live: bool) -> str:
-    return RISK_NONE if live else RISK_SPOOF
+def risk_reason(live: bool, quality: tuple[str, ...] = ()) -> str:
+    if live:
+        return RISK_NONE
+    return ",".join(quality) if quality else RISK_SPOOF
