@@ -61,7 +61,10 @@ class LivenessService:
             request.state.key_id = key_id
             self.rate_limiter.acquire(key_id)
             raw = await self._read_body(request)
-            parsed = parse_request(raw, self.checker.default_thresh, self.max_image_bytes)
+            # JSON parsing and base64 decoding of up to ~28 MB: off the event loop.
+            parsed = await run_in_threadpool(
+                parse_request, raw, self.checker.default_thresh, self.max_image_bytes
+            )
             del raw
             outcome = await self._check(parsed)
         except FaceliveError as exc:
