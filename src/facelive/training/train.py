@@ -1,0 +1,84 @@
+"""Fine-tuning one MiniFASNet on patches, and scoring patches with it (PyTorch, CPU)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+import torch
+
+from facelive.training.augment import augment_patch
+from facelive.training.onnx_module import OnnxModule
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    epochs: int = 4
+    batch_size: int = 64
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    seed: int = 7
+    live_class: int = 1
+
+
+def _tensor(patches: npt.NDArray[np.uint8]) -> torch.Tensor:
+    """(N, 80, 80, 3) uint8 BGR -> (N, 3, 80, 80) float32, raw 0..255 as the models expect."""
+    return torch.from_numpy(np.ascontiguousarray(patches.transpose(0, 3, 1, 2)).astype(np.float32))
+
+
+def live_probability(
+    module: OnnxModule, patches: npt.NDArray[np.uint8], live_class: int = 1
+) -> npt.NDArray[np.float64]:
+    module.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(patches), 256):
+            logits = module(_tensor(patches[start : start + 256]))
+            out.append(torch.softmax(logits, dim=1)[:, live_class].double().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def fine_tune(
+    model: onnx.ModelProto,
+    patches: npt.NDArray[np.uint8],
+    live: npt.NDArray[np.bool_],
+    config: TrainConfig,
+    weights: npt.NDArray[np.float64] | None = None,
+    log: Callable[[str], object] | None = None,
+) -> OnnxModule:
+    """Fine-tunes on live-vs-attack with a binary loss on the live class's probability."""
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    module = OnnxModule(model)
+    optimizer = torch.optim.AdamW(
+        module.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    steps = config.epochs * max(1, len(patches) // config.batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=steps)
+    sample_p = None if weights is None else weights / weights.sum()
+    target_all = torch.from_numpy(live.astype(np.float32))
+    for epoch in range(config.epochs):
+        module.train()
+        total = 0.0
+        for _ in range(max(1, len(patches) // config.batch_size)):
+            idx = rng.choice(len(patches), config.batch_size, p=sample_p)
+            batch = np.stack([augment_patch(patches[i], rng) for i in idx])
+            logits = module(_tensor(batch))
+            log_probs = torch.log_softmax(logits, dim=1)
+            log_live = log_probs[:, config.live_class]
+            log_spoof = torch.log1p(-torch.exp(log_live).clamp(max=1 - 1e-6))
+            target = target_all[idx]
+            loss = -(target * log_live + (1 - target) * log_spoof).mean()
+            optimizer.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+            schedule.step()
+            total += loss.detach().item()
+        if log is not None:
+            steps_per_epoch = max(1, len(patches) // config.batch_size)
+            log(f"epoch {epoch + 1}/{config.epochs} loss {total / steps_per_epoch:.4f}")
+    module.eval()
+    return module

@@ -1,0 +1,118 @@
+"""The training building blocks: the ONNX graph in PyTorch, augmentations, patches."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from facelive.pipeline.checker import LivenessChecker
+from facelive.training.augment import augment_patch
+from facelive.training.data import build_patches, load, save
+from facelive.training.onnx_module import OnnxModule
+from facelive.training.train import TrainConfig, fine_tune, live_probability
+
+MODELS = ("MiniFASNetV2", "MiniFASNetV1SE")
+
+
+def batch(n: int = 4) -> np.ndarray:
+    return np.random.default_rng(0).uniform(0, 255, (n, 3, 80, 80)).astype(np.float32)
+
+
+def ort_logits(model: bytes | str, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run(None, {"input": x[i : i + 1]})[0] for i in range(len(x))])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_graph_in_torch_matches_onnx_runtime(model_dir: Path, name: str) -> None:
+    path = model_dir / "minifasnet" / f"{name}.onnx"
+    module = OnnxModule(onnx.load(path)).eval()
+    x = batch()
+    with torch.no_grad():
+        ours = module(torch.from_numpy(x)).numpy()
+    assert np.abs(ours - ort_logits(str(path), x)).max() < 1e-4
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_trained_weights_go_back_into_the_same_graph(model_dir: Path, name: str) -> None:
+    model = onnx.load(model_dir / "minifasnet" / f"{name}.onnx")
+    module = OnnxModule(model)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.mul_(1.01)
+    x = batch(2)
+    with torch.no_grad():
+        ours = module.eval()(torch.from_numpy(x)).numpy()
+    written = module.write_back(model)
+    assert [n.op_type for n in written.graph.node] == [n.op_type for n in model.graph.node]
+    assert np.abs(ort_logits(written.SerializeToString(), x) - ours).max() < 1e-3
+
+
+def test_unsupported_operators_are_refused() -> None:
+    node = onnx.helper.make_node("Softmax", ["x"], ["y"])
+    graph = onnx.helper.make_graph(
+        [node],
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3])],
+    )
+    with pytest.raises(ValueError, match="Softmax"):
+        OnnxModule(onnx.helper.make_model(graph))
+
+
+def test_augmentation_is_seeded_and_keeps_the_patch_shape() -> None:
+    patch = np.random.default_rng(1).integers(0, 255, (80, 80, 3), dtype=np.uint8)
+    one = [augment_patch(patch, np.random.default_rng(5)) for _ in range(2)]
+    assert np.array_equal(one[0], one[1])
+    outs = [augment_patch(patch, np.random.default_rng(s)) for s in range(20)]
+    assert all(o.shape == (80, 80, 3) and o.dtype == np.uint8 for o in outs)
+    assert len({o.tobytes() for o in outs}) > 15
+
+
+def test_patches_are_cut_exactly_as_inference_cuts_them(
+    checker: LivenessChecker, fas_dev: Path, fas_dev_rows: list[dict[str, str]], tmp_path: Path
+) -> None:
+    rows = [r for r in fas_dev_rows if r["cropped"] == "no"][:3]
+    manifest = tmp_path / "m.csv"
+    with manifest.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({**r, "file": str(fas_dev / r["file"])})
+    patches, skipped = build_patches(manifest, checker)
+    assert skipped == 0 and len(patches) == 3
+    from facelive.pipeline.crop import to_training_box
+    from facelive.pipeline.decode import decode_image
+    from facelive.pipeline.detect import largest_face
+
+    image = decode_image((fas_dev / rows[0]["file"]).read_bytes(), checker.limits).pixels
+    box = to_training_box(largest_face(checker.detector.detect(image)).box, checker.box_mapping)
+    for mine, theirs in zip(patches.patches, checker.crop_patches(image, box), strict=True):
+        assert np.array_equal(mine[0], theirs)
+    save(patches, tmp_path / "p.npz")
+    again = load(tmp_path / "p.npz")
+    assert np.array_equal(again.patches[1], patches.patches[1])
+    assert list(again.live) == [r["label"] == "live" for r in rows]
+
+
+def test_fine_tuning_moves_scores_towards_the_labels(model_dir: Path) -> None:
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(3)
+    # A toy task: bright patches are "live", dark ones "attacks".
+    bright = rng.integers(150, 255, (32, 80, 80, 3), dtype=np.uint8)
+    dark = rng.integers(0, 90, (32, 80, 80, 3), dtype=np.uint8)
+    patches = np.concatenate([bright, dark])
+    live = np.array([True] * 32 + [False] * 32)
+    model = onnx.load(model_dir / "minifasnet" / "MiniFASNetV2.onnx")
+    before = live_probability(OnnxModule(model), patches)
+    tuned = fine_tune(model, patches, live, TrainConfig(epochs=2, batch_size=16, lr=1e-3))
+    after = live_probability(tuned, patches)
+    gap_before = before[live].mean() - before[~live].mean()
+    gap_after = after[live].mean() - after[~live].mean()
+    assert gap_after > gap_before + 0.1
