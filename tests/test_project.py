@@ -93,3 +93,12 @@ def test_every_setting_is_documented() -> None:
 
 def test_every_setting_has_a_description() -> None:
     assert all(field.description for field in Settings.model_fields.values())
+
+
+def test_every_setting_has_a_serve_flag() -> None:
+    from facelive.cli import build_parser
+
+    parser = build_parser()
+    serve = parser._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr,index]
+    flags = {opt for action in serve._actions for opt in action.option_strings}
+    assert {"--" + n.replace("_", "-") for n in Settings.model_fields} <= flags

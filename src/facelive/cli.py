@@ -57,10 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", type=Path, help="write scores.csv and report.json here")
     evaluate.add_argument("--plot", action="store_true", help="also write det.png, histogram.png")
 
-    serve = commands.add_parser("serve", help="run the HTTP service")
-    serve.add_argument("--host", help="listen address (FACELIVE_HOST, default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="listen port (FACELIVE_PORT, default 8080)")
-    serve.add_argument("--workers", type=int, help="worker processes (FACELIVE_WORKERS)")
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP service",
+        description="Every setting has a flag and a FACELIVE_* variable; flags win.",
+    )
+    for name, field in Settings.model_fields.items():
+        # One flag per setting, so the command line and the environment never disagree.
+        serve.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=f"setting_{name}",
+            metavar=name.upper(),
+            help=f"{field.description} (FACELIVE_{name.upper()})",
+        )
 
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(dest="action", required=True)
@@ -165,7 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from facelive.serve import run_serve
 
-        return run_serve(args.host, args.port, args.workers)
+        overrides = {
+            name: getattr(args, f"setting_{name}")
+            for name in Settings.model_fields
+            if getattr(args, f"setting_{name}") is not None
+        }
+        return run_serve(overrides)
     settings = Settings()
     if args.command == "check":
         return run_check(args, settings)

@@ -29,12 +29,16 @@ def _prepare_models(settings: Settings) -> None:
         store.path_for(spec)
 
 
-def run_serve(host: str | None, port: int | None, workers: int | None) -> int:
+def run_serve(overrides: dict[str, str]) -> int:
+    """``overrides``: setting name -> value given as a flag."""
     # Flags become environment variables so every worker process builds the same Settings.
-    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
-        if value is not None:
-            os.environ[f"FACELIVE_{name}"] = str(value)
-    settings = Settings()
+    for name, value in overrides.items():
+        os.environ[f"FACELIVE_{name.upper()}"] = value
+    try:
+        settings = Settings()
+    except ValueError as exc:  # pydantic's ValidationError: a flag or variable is malformed
+        print(f"facelive: invalid setting: {exc}", file=sys.stderr)
+        return 2
     try:
         _prepare_models(settings)
         store = open_key_store(settings)
