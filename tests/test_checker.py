@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from facelive.errors import BadImageError, InternalError, InvalidThresholdError, NoFaceError
+from facelive.models.manifest import load_manifest
 from facelive.pipeline.checker import LivenessChecker
 from facelive.pipeline.score import LivenessModel
 from facelive.pipeline.verdict import RISK_SPOOF
+from facelive.settings import Settings
 from facelive.types import CheckResult
 
 
@@ -104,3 +106,24 @@ def test_whole_pipeline_on_fas_dev_matches_the_known_accuracy(
         (live if row["label"] == "live" else spoof).append(score)
     assert missed <= 0.02 * len(fas_dev_rows)
     assert _auc(np.array(live), np.array(spoof)) >= 0.85
+
+
+def test_opt_in_model_joins_the_fusion_with_its_own_calibration(
+    settings: Settings, live_jpeg: bytes, spoof_jpeg: bytes
+) -> None:
+    extra = LivenessChecker.from_settings(
+        settings.model_copy(update={"extra_models": "facenox_minifas128"})
+    )
+    live = extra.check(live_jpeg)
+    assert [m.model for m in live.model_scores][-1] == "facenox_minifas128"
+    assert live.model_scores[-1].live > 0.9  # MODEL.md: T1 real 1.00
+    assert extra.check(spoof_jpeg).model_scores[-1].live < 0.5  # MODEL.md: F2 real 0.07
+    names = tuple(m.model for m in live.model_scores)
+    assert extra.calibration == load_manifest().calibration_for(names)
+    assert live.raw_score == pytest.approx(sum(m.live for m in live.model_scores) / 3)
+
+
+def test_unknown_or_default_model_cannot_be_added(settings: Settings) -> None:
+    for name in ("nope", "minifasnet_v2"):
+        with pytest.raises(ValueError, match=name):
+            LivenessChecker.from_settings(settings.model_copy(update={"extra_models": name}))

@@ -85,6 +85,9 @@ def test_models_verify_and_list(env: dict[str, str], model_dir: Path) -> None:
     assert proc.stdout.count(" ok ") == 3
     listed = run("models", "list", env=env)
     assert str(model_dir / "yunet" / "yunet_s_dynamic.onnx") in listed.stdout
+    assert "facenox_minifas128" in listed.stdout and "opt-in" in listed.stdout
+    assert "NOT FOR COMMERCIAL USE" in listed.stdout
+    assert "facenox" not in proc.stdout  # verify checks only the models in use
 
 
 def test_missing_models_are_reported_not_crashed(tmp_path: Path, fas_dev: Path) -> None:

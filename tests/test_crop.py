@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from facelive.models.manifest import load_manifest
-from facelive.pipeline.crop import crop_patch, crop_window, to_training_box
+from facelive.pipeline.crop import crop_patch, crop_window, square_patch, to_training_box
 from facelive.types import Box
 
 sides = st.integers(min_value=15, max_value=8192)
@@ -81,3 +81,30 @@ def test_training_box_mapping_follows_the_manifest() -> None:
     assert mapped.w == 100 * mapping.width_scale
     assert mapped.h == 100 * mapping.height_scale
     assert mapped.center == (150 + 100 * mapping.center_dx, 150 + 100 * mapping.center_dy)
+
+
+def test_square_patch_reflects_outside_the_image() -> None:
+    img = np.zeros((100, 100, 3), np.uint8)
+    img[:, :50] = 255  # left half white
+    # A box at the left edge: the square reaches past x=0 and is filled by reflection.
+    patch = square_patch(img, Box(-10, 30, 40, 40), 1.5, 128)
+    assert patch.shape == (128, 128, 3) and patch.dtype == np.uint8
+    assert int(patch[64, 2, 0]) == 255  # reflected white, not black padding
+
+
+@settings(deadline=None)
+@given(
+    st.integers(15, 300),
+    st.integers(15, 300),
+    st.floats(0.05, 1.5),
+    st.floats(-0.5, 1.0),
+    st.floats(-0.5, 1.0),
+    st.sampled_from([1.0, 1.5, 2.0]),
+)
+def test_square_patch_always_has_the_model_size(
+    width: int, height: int, size: float, fx: float, fy: float, scale: float
+) -> None:
+    """Boxes as a detector gives them: up to 1.5x the image, anywhere near it."""
+    box = Box(fx * width, fy * height, size * width, size * height)
+    image = np.zeros((height, width, 3), np.uint8)
+    assert square_patch(image, box, scale, 32).shape == (32, 32, 3)

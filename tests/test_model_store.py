@@ -50,10 +50,15 @@ def test_manifest_matches_the_shared_files(model_dir: Path) -> None:
     assert [m.name for m in manifest.liveness] == ["minifasnet_v2", "minifasnet_v1se"]
     for spec in manifest.models:
         assert spec.url.startswith("https://")
-        assert spec.licence == "Apache-2.0"
+        # Default models must be usable commercially; others are opt-in only.
+        assert spec.optional or (spec.licence == "Apache-2.0" and spec.commercial_use)
+        assert spec.commercial_use or spec.optional
         path = model_dir / spec.subdir / spec.file
         assert path.stat().st_size == spec.size
         assert sha256_of(path) == spec.sha256
+    assert all(not m.optional for m in manifest.in_use())
+    optional = manifest.optional_models("facenox_minifas128")
+    assert [m.live_class for m in optional] == [0] and not optional[0].commercial_use
     for spec in manifest.liveness:
         assert spec.crop_scale in (2.7, 4.0)
         assert spec.live_class == 1

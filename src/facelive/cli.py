@@ -134,6 +134,9 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
     except FaceliveError as exc:
         print(f"facelive: {exc.msg}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # for example an unknown name in FACELIVE_EXTRA_MODELS
+        print(f"facelive: {exc}", file=sys.stderr)
+        return 2
     rows = []
     for path in args.images:
         row = _check_one(checker, path, args.thresh)
@@ -149,8 +152,14 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
 def run_models(args: argparse.Namespace, settings: Settings) -> int:
     store = ModelStore.from_settings(settings)
     manifest = load_manifest()
+    try:
+        in_use = manifest.in_use(manifest.optional_models(settings.extra_models))
+    except ValueError as exc:
+        print(f"facelive: FACELIVE_EXTRA_MODELS: {exc}", file=sys.stderr)
+        return 2
     ok = True
-    for spec in manifest.models:
+    # list shows every model; fetch and verify only those the pipeline will load.
+    for spec in manifest.models if args.action == "list" else in_use:
         if args.action == "fetch":
             try:
                 path = store.path_for(spec)
@@ -162,7 +171,11 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
         status = store.status(spec)
         if args.action == "list":
             where = str(status.path) if status.path else f"(not found) {spec.url}"
-            print(f"{spec.name:16} {spec.role:9} {spec.licence:11} {spec.size:>9} B  {where}")
+            use = "opt-in" if spec.optional else "default"
+            print(f"{spec.name:18} {spec.role:9} {use:8} {spec.size:>9} B  {where}")
+            print(f"{'':18} licence: {spec.licence}")
+            if not spec.commercial_use:
+                print(f"{'':18} NOT FOR COMMERCIAL USE: its training data forbids it")
         else:
             ok = ok and status.state is FileState.OK
             print(f"{spec.name:16} {status.state.value:8} {status.path or spec.relative_path}")

@@ -25,7 +25,8 @@ def curl_line(base_url: str, appcode: str) -> str:
 
 def _prepare_models(settings: Settings) -> None:
     store = ModelStore.from_settings(settings)
-    for spec in load_manifest().models:
+    manifest = load_manifest()
+    for spec in manifest.in_use(manifest.optional_models(settings.extra_models)):
         store.path_for(spec)
 
 

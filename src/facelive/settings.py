@@ -86,6 +86,14 @@ class Settings(BaseSettings):
             "detection only; the liveness models always crop from the full image."
         ),
     )
+    extra_models: str = Field(
+        default="",
+        description=(
+            "Comma-separated optional liveness models to add to the default ones, for example "
+            "facenox_minifas128. Off by default: its training data forbids commercial use "
+            "(see facelive models list)."
+        ),
+    )
     detect_min_score: float = Field(
         default=0.6, gt=0.0, lt=1.0, description="Face detector confidence needed to keep a face."
     )

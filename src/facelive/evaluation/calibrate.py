@@ -8,7 +8,8 @@ Anchors, all measured on the raw (uncalibrated) scores of the labelled images:
   live people (BPCER <= 5%): the operating point for remote identity checks;
 - 0.9: the same with BPCER <= 10%, rejecting more attacks.
 Between anchors the map is linear; it runs from (0, 0) to (1, 1). ``--write`` stores the
-knots in the package's model manifest, where the pipeline reads them.
+knots in the package's model manifest, under the set of liveness models in use (the default
+ones plus ``FACELIVE_EXTRA_MODELS``), where the pipeline reads them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import numpy as np
 
 from facelive.evaluation.metrics import error_curve, threshold_free
 from facelive.models.calibration import Calibration
+from facelive.models.manifest import calibration_key
+from facelive.settings import Settings
 
 ANCHORS = ((0.8, 0.05), (0.9, 0.10))  # (calibrated value, whole-frame BPCER allowed)
 
@@ -65,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         path = Path(str(resources.files("facelive.models").joinpath("manifest.json")))
         manifest = json.loads(path.read_text(encoding="utf-8"))
-        manifest["calibration"].update(knots)
+        # The knots belong to the model set that produced the scores (FACELIVE_EXTRA_MODELS).
+        default = list(manifest["liveness"])
+        extra = [n.strip() for n in Settings().extra_models.split(",") if n.strip()]
+        manifest["calibrations"][calibration_key(tuple(default + extra))] = knots
         path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {path}")
     return 0

@@ -21,6 +21,7 @@ class InputSpec:
     colour: str
     range: str
     pad_multiple: int = 1
+    divisor: float = 1.0  # pixel values are divided by this before the model sees them
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,14 @@ class ModelSpec:
     output: str
     crop_scale: float | None = None
     live_class: int | None = None
+    # "shifted": upstream Silent-Face window on the training-geometry box (MiniFASNet);
+    # "square_reflect": a square of crop_scale * the detector box's longer side, padded by
+    # reflection (facenox).
+    crop: str = "shifted"
+    # Optional models are off unless FACELIVE_EXTRA_MODELS names them.
+    optional: bool = False
+    # False when the weights' training data forbids commercial use.
+    commercial_use: bool = True
 
     @property
     def relative_path(self) -> str:
@@ -64,13 +73,43 @@ class Manifest:
     detector: ModelSpec
     liveness: tuple[ModelSpec, ...]
     box_mapping: BoxMapping
-    calibration: Calibration
+    calibrations: dict[str, Calibration]
+
+    def calibration_for(self, names: tuple[str, ...]) -> Calibration | None:
+        """The calibration fitted for exactly this set of liveness models, if any."""
+        return self.calibrations.get(calibration_key(names))
+
+    @property
+    def calibration(self) -> Calibration:
+        """The calibration of the default liveness models (always present)."""
+        found = self.calibration_for(tuple(m.name for m in self.liveness))
+        if found is None:
+            raise KeyError("the manifest has no calibration for its default models")
+        return found
+
+    def optional_models(self, names: str) -> tuple[ModelSpec, ...]:
+        """The opt-in models named in ``names`` (comma-separated); ValueError for others."""
+        chosen: list[ModelSpec] = []
+        for name in (n.strip() for n in names.split(",") if n.strip()):
+            spec = self.get(name)
+            if not spec.optional:
+                raise ValueError(f"{name} is not an optional model")
+            chosen.append(spec)
+        return tuple(chosen)
+
+    def in_use(self, extra: tuple[ModelSpec, ...] = ()) -> tuple[ModelSpec, ...]:
+        """The files a pipeline needs: the detector, the default liveness models, ``extra``."""
+        return (self.detector, *self.liveness, *extra)
 
     def get(self, name: str) -> ModelSpec:
         for spec in self.models:
             if spec.name == name:
                 return spec
-        raise KeyError(f"no model named {name!r} in the manifest")
+        raise ValueError(f"no model named {name!r} in the manifest")
+
+
+def calibration_key(names: tuple[str, ...]) -> str:
+    return "+".join(names)
 
 
 def _model_spec(raw: dict[str, Any]) -> ModelSpec:
@@ -89,9 +128,11 @@ def parse_manifest(raw: dict[str, Any]) -> Manifest:
         detector=by_name[raw["detector"]],
         liveness=tuple(by_name[name] for name in raw["liveness"]),
         box_mapping=BoxMapping(**mapping),
-        calibration=Calibration(
-            tuple(raw["calibration"]["raw"]), tuple(raw["calibration"]["calibrated"])
-        ),
+        calibrations={
+            key: Calibration(tuple(value["raw"]), tuple(value["calibrated"]))
+            for key, value in raw["calibrations"].items()
+            if key != "about"
+        },
     )
 
 

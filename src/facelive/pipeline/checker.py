@@ -9,7 +9,7 @@ from facelive.models.calibration import Calibration
 from facelive.models.manifest import BoxMapping, Manifest, load_manifest
 from facelive.models.sessions import create_session
 from facelive.models.store import ModelStore
-from facelive.pipeline.crop import crop_patch, crop_window, to_training_box
+from facelive.pipeline.crop import to_training_box
 from facelive.pipeline.decode import ImageLimits, decode_image
 from facelive.pipeline.detect import DetectorConfig, FaceDetector, largest_face
 from facelive.pipeline.quality import QualityLimits, assess
@@ -53,13 +53,13 @@ class LivenessChecker:
         manifest = manifest or load_manifest()
         store = ModelStore.from_settings(settings)
         threads = settings.onnx_threads()
+        specs = manifest.liveness + manifest.optional_models(settings.extra_models)
         detector = FaceDetector(
             create_session(store.path_for(manifest.detector), threads),
             DetectorConfig(max_side=settings.detect_max_side, min_score=settings.detect_min_score),
         )
         models = tuple(
-            LivenessModel(spec, create_session(store.path_for(spec), threads))
-            for spec in manifest.liveness
+            LivenessModel(spec, create_session(store.path_for(spec), threads)) for spec in specs
         )
         limits = ImageLimits(settings.min_side, settings.max_side, settings.max_image_bytes)
         return cls(
@@ -68,23 +68,27 @@ class LivenessChecker:
             manifest.box_mapping,
             limits,
             settings.thresh,
-            manifest.calibration,
+            manifest.calibration_for(tuple(s.name for s in specs)),
         )
 
-    def crop_patches(self, pixels: BGRImage, box: Box) -> tuple[BGRImage, ...]:
-        """One input patch per model, for a face in the models' own box geometry."""
-        height, width = pixels.shape[:2]
-        return tuple(
-            crop_patch(pixels, crop_window(width, height, box, m.crop_scale), m.input_size)
-            for m in self.models
-        )
+    def crop_patches(
+        self, pixels: BGRImage, face_box: Box, training_box: Box | None = None
+    ) -> tuple[BGRImage, ...]:
+        """One input patch per model for the face the detector boxed as ``face_box``.
+
+        ``training_box`` is that face in the MiniFASNets' training geometry; by default it is
+        derived from ``face_box`` with the manifest's box mapping.
+        """
+        if training_box is None:
+            training_box = to_training_box(face_box, self.box_mapping)
+        return tuple(m.patch(pixels, face_box, training_box) for m in self.models)
 
     def predict(self, patches: tuple[BGRImage, ...]) -> tuple[ModelScore, ...]:
         return tuple(m.predict(p) for m, p in zip(self.models, patches, strict=True))
 
     def score_box(self, pixels: BGRImage, box: Box) -> tuple[ModelScore, ...]:
         """Every model's score for a face box already in the models' geometry (parity checks)."""
-        return self.predict(self.crop_patches(pixels, box))
+        return self.predict(self.crop_patches(pixels, box, box))
 
     def check(self, data: bytes, thresh: float | None = None) -> CheckResult:
         """Judge the largest face in ``data``; raises ``FaceliveError`` subclasses only."""
@@ -105,7 +109,7 @@ class LivenessChecker:
             raise NoFaceError()
         face = largest_face(faces)
         t2 = perf_counter()
-        patches = self.crop_patches(image.pixels, to_training_box(face.box, self.box_mapping))
+        patches = self.crop_patches(image.pixels, face.box)
         t3 = perf_counter()
         scores = self.predict(patches)
         raw = fuse(scores)

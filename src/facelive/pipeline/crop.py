@@ -53,3 +53,18 @@ def crop_patch(image: BGRImage, window: CropWindow, size: int) -> BGRImage:
     """The window's pixels resized to ``size`` x ``size`` (bilinear), still BGR uint8."""
     region = image[window.y1 : window.y2 + 1, window.x1 : window.x2 + 1]
     return np.asarray(cv2.resize(region, (size, size)), dtype=np.uint8)
+
+
+def square_patch(image: BGRImage, box: Box, scale: float, size: int) -> BGRImage:
+    """A square of ``scale`` times the box's longer side around its centre, padded by
+    reflection where it leaves the image, resized to ``size`` (area when shrinking, Lanczos
+    when enlarging): the crop the facenox model was trained on."""
+    side = max(1, round(scale * max(box.w, box.h)))
+    cx, cy = box.center
+    x1, y1 = round(cx - side / 2), round(cy - side / 2)
+    height, width = image.shape[:2]
+    pad = max(0, -x1, -y1, x1 + side - width, y1 + side - height)
+    region = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT_101) if pad else image
+    region = region[y1 + pad : y1 + pad + side, x1 + pad : x1 + pad + side]
+    method = cv2.INTER_AREA if side > size else cv2.INTER_LANCZOS4
+    return np.asarray(cv2.resize(region, (size, size), interpolation=method), dtype=np.uint8)

@@ -8,7 +8,8 @@ import numpy as np
 import numpy.typing as npt
 
 from facelive.models.manifest import ModelSpec
-from facelive.types import BGRImage, ModelScore
+from facelive.pipeline.crop import crop_patch, crop_window, square_patch
+from facelive.types import BGRImage, Box, ModelScore
 
 
 def softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -31,11 +32,26 @@ class LivenessModel:
         self.crop_scale: float = spec.crop_scale
         self.live_class: int = spec.live_class
         self.input_size = int(spec.input.shape[-1])
+        self._rgb = spec.input.colour == "RGB"
+        self._divisor = spec.input.divisor
         self._session = session
         self._input = session.get_inputs()[0].name
 
+    def patch(self, pixels: BGRImage, face_box: Box, training_box: Box) -> BGRImage:
+        """This model's input patch: ``face_box`` is the detector's box, ``training_box`` the
+        same face in the geometry the MiniFASNets were trained on."""
+        if self.spec.crop == "square_reflect":
+            return square_patch(pixels, face_box, self.crop_scale, self.input_size)
+        height, width = pixels.shape[:2]
+        window = crop_window(width, height, training_box, self.crop_scale)
+        return crop_patch(pixels, window, self.input_size)
+
     def predict(self, patch: BGRImage) -> ModelScore:
-        tensor = patch.transpose(2, 0, 1)[None].astype(np.float32)
+        """``patch`` is BGR uint8; colour order and scaling follow the manifest's input spec."""
+        pixels = patch[:, :, ::-1] if self._rgb else patch
+        tensor = pixels.transpose(2, 0, 1)[None].astype(np.float32)
+        if self._divisor != 1.0:
+            tensor /= self._divisor
         logits = self._session.run(None, {self._input: tensor})[0][0].astype(np.float64)
         probs = softmax(logits)
         return ModelScore(

@@ -18,7 +18,6 @@ import numpy.typing as npt
 
 from facelive.errors import FaceliveError
 from facelive.pipeline.checker import LivenessChecker
-from facelive.pipeline.crop import to_training_box
 from facelive.pipeline.decode import decode_image
 from facelive.pipeline.detect import largest_face
 
@@ -68,20 +67,18 @@ def build_patches(
             if not faces:
                 skipped += 1
                 continue
-            box = to_training_box(largest_face(faces).box, checker.box_mapping)
-            for store, patch in zip(
-                per_model, checker.crop_patches(image.pixels, box), strict=True
-            ):
+            patches = checker.crop_patches(image.pixels, largest_face(faces).box)
+            for store, patch in zip(per_model, patches, strict=True):
                 store.append(patch)
             live.append(row["label"] == "live")
             source.append(row.get("source_repo", ""))
             origin.append(row.get("origin_dataset", ""))
             cropped.append(row.get("cropped", ""))
             files.append(row["file"])
-    patches = tuple(np.stack(p).astype(np.uint8) for p in per_model)
+    stacked = tuple(np.stack(p).astype(np.uint8) for p in per_model)
     return (
         PatchSet(
-            patches,
+            stacked,
             np.array(live, bool),
             np.array(source, str),
             np.array(origin, str),
