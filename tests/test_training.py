@@ -115,3 +115,37 @@ def test_fine_tuning_moves_scores_towards_the_labels(model_dir: Path) -> None:
     gap_before = before[live].mean() - before[~live].mean()
     gap_after = after[live].mean() - after[~live].mean()
     assert gap_after > gap_before + 0.1
+
+
+def test_source_folds_are_balanced_and_disjoint() -> None:
+    from facelive.training.cross_validate import source_folds
+
+    sources = np.array(["a"] * 50 + ["b"] * 30 + ["c"] * 20 + ["d"] * 10 + ["e"] * 5)
+    folds = source_folds(sources, 3)
+    assert set().union(*folds) == {"a", "b", "c", "d", "e"}
+    assert sum(len(f) for f in folds) == 5
+    assert {"a"} in folds  # the largest source is a fold of its own
+
+
+def test_cross_validation_runs_end_to_end(model_dir: Path) -> None:
+    from facelive.training.cross_validate import cross_validate
+    from facelive.training.data import PatchSet
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(4)
+
+    def patch_set(n: int, sources: list[str]) -> PatchSet:
+        live = np.arange(n) % 2 == 0
+        patches = rng.integers(0, 255, (n, 80, 80, 3), dtype=np.uint8)
+        patches[live] //= 2  # something to learn
+        src = np.array([sources[i % len(sources)] for i in range(n)])
+        text = np.array([""] * n)
+        return PatchSet((patches, patches.copy()), live, src, text, np.array(["no"] * n), text)
+
+    models = [onnx.load(model_dir / "minifasnet" / f"{m}.onnx") for m in MODELS]
+    config = TrainConfig(epochs=1, batch_size=8)
+    figures = cross_validate(
+        patch_set(24, ["s1", "s2"]), patch_set(16, ["s1", "t"]), models, config, 2
+    )
+    assert set(figures) == {"upstream_auc", "tuned_auc", "upstream_whole_auc", "tuned_whole_auc"}
+    assert all(0.0 <= v <= 1.0 for v in figures.values())
