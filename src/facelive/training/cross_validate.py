@@ -40,10 +40,6 @@ def source_folds(sources: npt.NDArray[np.str_], k: int) -> list[set[str]]:
     return [f for f in folds if f]
 
 
-def _auc(scores: npt.NDArray[np.float64], live: npt.NDArray[np.bool_]) -> float:
-    return roc_auc(scores, live)
-
-
 def cross_validate(
     dev: PatchSet, train: PatchSet, models: list[onnx.ModelProto], config: TrainConfig, k: int
 ) -> dict[str, float]:
@@ -63,17 +59,18 @@ def cross_validate(
             base_scores.append(live_probability(OnnxModule(model), dev.patches[m][test]))
         base[test], tuned[test] = np.mean(base_scores, 0), np.mean(tuned_scores, 0)
         live = dev.live[test]
+        before, after = roc_auc(base[test], live), roc_auc(tuned[test], live)
         print(
             f"fold {n}: {sorted(held)} n={int(test.sum())} "
-            f"upstream AUC {_auc(base[test], live):.4f} fine-tuned {_auc(tuned[test], live):.4f}",
+            f"upstream AUC {before:.4f} fine-tuned {after:.4f}",
             flush=True,
         )
     whole = dev.cropped == "no"
     figures = {
-        "upstream_auc": _auc(base, dev.live),
-        "tuned_auc": _auc(tuned, dev.live),
-        "upstream_whole_auc": _auc(base[whole], dev.live[whole]),
-        "tuned_whole_auc": _auc(tuned[whole], dev.live[whole]),
+        "upstream_auc": roc_auc(base, dev.live),
+        "tuned_auc": roc_auc(tuned, dev.live),
+        "upstream_whole_auc": roc_auc(base[whole], dev.live[whole]),
+        "tuned_whole_auc": roc_auc(tuned[whole], dev.live[whole]),
     }
     print(" ".join(f"{k} {v:.4f}" for k, v in figures.items()))
     return figures
