@@ -86,7 +86,7 @@ def test_models_verify_and_list(env: dict[str, str], model_dir: Path) -> None:
     listed = run("models", "list", env=env)
     assert str(model_dir / "yunet" / "yunet_s_dynamic.onnx") in listed.stdout
     assert "facenox_minifas128" in listed.stdout and "opt-in" in listed.stdout
-    assert "NOT FOR COMMERCIAL USE" in listed.stdout
+    assert "NOT CLEARED FOR COMMERCIAL USE" in listed.stdout
     assert "facenox" not in proc.stdout  # verify checks only the models in use
 
 
@@ -107,3 +107,22 @@ def test_missing_models_are_reported_not_crashed(tmp_path: Path, fas_dev: Path) 
 def test_usage_errors_exit_2() -> None:
     assert run().returncode == 2
     assert run("models", "explode").returncode == 2
+
+
+def test_an_unknown_model_profile_is_a_usage_error(fas_dev: Path, env: dict[str, str]) -> None:
+    bad = {**env, "FACELIVE_MODEL_PROFILE": "bogus"}
+    check = run("check", str(fas_dev / SAMPLES / "image_T1.jpg"), env=bad)
+    assert check.returncode == 2
+    assert "unknown model profile 'bogus'" in check.stderr and "upstream" in check.stderr
+    assert "Traceback" not in check.stderr
+    listing = run("models", "verify", env=bad)
+    assert listing.returncode == 2 and "bogus" in listing.stderr
+
+
+def test_upstream_profile_checks_with_the_published_weights(
+    fas_dev: Path, env: dict[str, str]
+) -> None:
+    upstream = {**env, "FACELIVE_MODEL_PROFILE": "upstream"}
+    out = run("check", "--json", str(fas_dev / SAMPLES / "image_T1.jpg"), env=upstream)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["data"]["is_live"] is True

@@ -17,7 +17,7 @@ import pytest
 
 from facelive.errors import ModelIntegrityError, ModelUnavailableError
 from facelive.models.manifest import ModelSpec, load_manifest
-from facelive.models.store import FileState, ModelStore, sha256_of
+from facelive.models.store import FileState, ModelStore, packaged_path, sha256_of
 
 SPEC = load_manifest().detector
 
@@ -44,26 +44,53 @@ def unreachable(spec: ModelSpec) -> ModelSpec:
     return dataclasses.replace(spec, url=f"https://127.0.0.1:9/{spec.relative_path}")
 
 
-def test_manifest_matches_the_shared_files(model_dir: Path) -> None:
+def test_manifest_matches_the_shared_and_shipped_files(model_dir: Path) -> None:
     manifest = load_manifest()
     assert manifest.detector.name == "yunet_s"
-    assert [m.name for m in manifest.liveness] == ["minifasnet_v2", "minifasnet_v1se"]
+    upstream = manifest.liveness_for("upstream")
+    assert [m.name for m in upstream] == ["minifasnet_v2", "minifasnet_v1se"]
+    # The upstream profile is for operators who need permissively licensed weights only.
+    assert all(m.licence == "Apache-2.0" and m.commercial_use for m in upstream)
     for spec in manifest.models:
-        assert spec.url.startswith("https://")
-        # Default models must be usable commercially; others are opt-in only.
-        assert spec.optional or (spec.licence == "Apache-2.0" and spec.commercial_use)
-        assert spec.commercial_use or spec.optional
-        path = model_dir / spec.subdir / spec.file
+        if spec.packaged:
+            path = packaged_path(spec)
+            assert spec.url == "" and spec.size <= 4 * 1024 * 1024
+        else:
+            path = model_dir / spec.subdir / spec.file
+            assert spec.url.startswith("https://")
         assert path.stat().st_size == spec.size
         assert sha256_of(path) == spec.sha256
+        # Weights not cleared for commercial use are opt-in, or facelive's own with a model
+        # card saying what their training data allows.
+        card = path.parent / "MODEL_CARD.md"
+        assert spec.commercial_use or spec.optional or (spec.packaged and card.is_file())
     assert all(not m.optional for m in manifest.in_use())
     optional = manifest.optional_models("facenox_minifas128")
     assert [m.live_class for m in optional] == [0] and not optional[0].commercial_use
-    for spec in manifest.liveness:
-        assert spec.crop_scale in (2.7, 4.0)
-        assert spec.live_class == 1
-        assert spec.input.shape == (1, 3, 80, 80)
-        assert spec.input.colour == "BGR"
+    for profile in manifest.profiles:
+        chosen = manifest.liveness_for(profile)
+        assert manifest.calibration_for(tuple(m.name for m in chosen)) is not None
+        for spec in chosen:
+            assert spec.crop_scale in (2.7, 4.0)
+            assert spec.live_class == 1
+            assert spec.input.shape == (1, 3, 80, 80)
+            assert spec.input.colour == "BGR"
+    assert manifest.liveness_for("default") == manifest.liveness
+
+
+def test_an_unknown_profile_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="upstream"):
+        load_manifest().liveness_for("bogus")
+
+
+def test_a_damaged_packaged_model_is_refused_not_downloaded(tmp_path: Path) -> None:
+    spec = dataclasses.replace(
+        load_manifest().get("minifasnet_v2"), packaged=True, subdir="weights", file="none.onnx"
+    )
+    store = ModelStore(tmp_path, tmp_path, allow_download=True)
+    assert store.candidates(spec) == [packaged_path(spec)]
+    with pytest.raises(ModelIntegrityError, match="reinstall"):
+        store.path_for(spec)
 
 
 def test_model_dir_is_searched_first(model_dir: Path, tmp_path: Path) -> None:

@@ -53,6 +53,8 @@ def test_only_the_training_package_imports_torch() -> None:
             continue
         names = imports_of(path)
         assert not any(n.split(".")[0] == "torch" for n in names), path
+        if path == SRC / "train_cli.py":
+            continue  # the `facelive train` adapter, which imports it only when run
         assert not any(n.startswith("facelive.training") for n in names), path
 
 

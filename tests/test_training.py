@@ -13,9 +13,10 @@ import torch
 
 from facelive.pipeline.checker import LivenessChecker
 from facelive.training.augment import augment_patch
+from facelive.training.config import TrainConfig
 from facelive.training.data import build_patches, load, save
 from facelive.training.onnx_module import OnnxModule
-from facelive.training.train import TrainConfig, fine_tune, live_probability
+from facelive.training.train import fine_tune, live_probability
 
 MODELS = ("MiniFASNetV2", "MiniFASNetV1SE")
 
@@ -127,7 +128,7 @@ def test_source_folds_are_balanced_and_disjoint() -> None:
     assert {"a"} in folds  # the largest source is a fold of its own
 
 
-def test_cross_validation_runs_end_to_end(model_dir: Path) -> None:
+def test_cross_validation_scores_every_row_out_of_fold(model_dir: Path) -> None:
     from facelive.training.cross_validate import cross_validate
     from facelive.training.data import PatchSet
 
@@ -138,14 +139,39 @@ def test_cross_validation_runs_end_to_end(model_dir: Path) -> None:
         live = np.arange(n) % 2 == 0
         patches = rng.integers(0, 255, (n, 80, 80, 3), dtype=np.uint8)
         patches[live] //= 2  # something to learn
-        src = np.array([sources[i % len(sources)] for i in range(n)])
+        src = np.array([sources[(i // 2) % len(sources)] for i in range(n)])
         text = np.array([""] * n)
-        return PatchSet((patches, patches.copy()), live, src, text, np.array(["no"] * n), text)
+        attack = np.where(live, "none", "print")
+        return PatchSet(
+            (patches, patches.copy()), live, attack, src, text, np.array(["no"] * n), text
+        )
 
     models = [onnx.load(model_dir / "minifasnet" / f"{m}.onnx") for m in MODELS]
-    config = TrainConfig(epochs=1, batch_size=8)
-    figures = cross_validate(
-        patch_set(24, ["s1", "s2"]), patch_set(16, ["s1", "t"]), models, config, 2
+    evaluated = patch_set(24, ["s1", "s2"])
+    result = cross_validate(
+        evaluated, patch_set(16, ["s1", "t"]), models, TrainConfig(epochs=1, batch_size=8), 2
     )
-    assert set(figures) == {"upstream_auc", "tuned_auc", "upstream_whole_auc", "tuned_whole_auc"}
-    assert all(0.0 <= v <= 1.0 for v in figures.values())
+    assert [f.held_out for f in result.folds] == [("s1",), ("s2",)]
+    # Every row is held out exactly once.
+    assert (np.sum([f.rows for f in result.folds], axis=0) == 1).all()
+    assert result.tuned.shape == result.upstream.shape == (2, 24)
+    assert ((result.tuned > 0) & (result.tuned < 1)).all()
+    assert not np.allclose(result.tuned, result.upstream)
+    assert all(0.0 <= f.tuned_auc <= 1.0 for f in result.folds)
+
+
+def test_sampling_balances_classes_and_damps_large_sources() -> None:
+    from facelive.training.train import sample_weights
+
+    source = np.array(["big"] * 90 + ["small"] * 10 + ["big"] * 20)
+    live = np.array([False] * 100 + [True] * 20)
+    whole = np.zeros(120, bool)
+    w = sample_weights(source, live, whole, TrainConfig())
+    assert w.sum() == pytest.approx(1.0)
+    assert w[live].sum() == pytest.approx(0.5)
+    # sqrt weighting: the 90-row source gets 3x the 10-row one's share, not 9x.
+    assert w[:90].sum() / w[90:100].sum() == pytest.approx(3.0)
+    plain = sample_weights(source, live, whole, TrainConfig(source_balance="none"))
+    assert plain[:90].sum() / plain[90:100].sum() == pytest.approx(9.0)
+    boosted = sample_weights(source, live, np.arange(120) == 0, TrainConfig(whole_frame_boost=3))
+    assert boosted[0] == pytest.approx(3 * boosted[1])

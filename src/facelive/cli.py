@@ -57,6 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", type=Path, help="write scores.csv and report.json here")
     evaluate.add_argument("--plot", action="store_true", help="also write det.png, histogram.png")
 
+    train = commands.add_parser(
+        "train",
+        help="fine-tune the liveness models (needs facelive[train]); see docs/training.md",
+    )
+    train.add_argument("config", type=Path, metavar="CONFIG.toml")
+    train.add_argument(
+        "--no-cv", action="store_true", help="skip grouped cross-validation (final fit only)"
+    )
+    train.add_argument(
+        "--ship",
+        action="store_true",
+        help="install the result as the package's default models (weights/ and the manifest)",
+    )
+
     serve = commands.add_parser(
         "serve",
         help="run the HTTP service",
@@ -153,11 +167,16 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
     store = ModelStore.from_settings(settings)
     manifest = load_manifest()
     try:
-        in_use = manifest.in_use(manifest.optional_models(settings.extra_models))
+        in_use = manifest.in_use(settings.model_profile, settings.extra_models)
     except ValueError as exc:
-        print(f"facelive: FACELIVE_EXTRA_MODELS: {exc}", file=sys.stderr)
+        print(f"facelive: FACELIVE_MODEL_PROFILE or FACELIVE_EXTRA_MODELS: {exc}", file=sys.stderr)
         return 2
     ok = True
+    if args.action == "list":
+        named = [
+            p + (" (default)" if p == manifest.default_profile else "") for p in manifest.profiles
+        ]
+        print(f"profiles: {', '.join(named)}; * marks the models in use now")
     # list shows every model; fetch and verify only those the pipeline will load.
     for spec in manifest.models if args.action == "list" else in_use:
         if args.action == "fetch":
@@ -171,11 +190,13 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
         status = store.status(spec)
         if args.action == "list":
             where = str(status.path) if status.path else f"(not found) {spec.url}"
-            use = "opt-in" if spec.optional else "default"
-            print(f"{spec.name:18} {spec.role:9} {use:8} {spec.size:>9} B  {where}")
-            print(f"{'':18} licence: {spec.licence}")
+            profiles = [name for name, chosen in manifest.profiles.items() if spec in chosen]
+            use = "opt-in" if spec.optional else ("/".join(profiles) or "all")
+            mark = "*" if spec in in_use else " "
+            print(f"{mark}{spec.name:18} {spec.role:9} {use:9} {spec.size:>9} B  {where}")
+            print(f"{'':19} licence: {spec.licence}")
             if not spec.commercial_use:
-                print(f"{'':18} NOT FOR COMMERCIAL USE: its training data forbids it")
+                print(f"{'':19} NOT CLEARED FOR COMMERCIAL USE: see its training data's terms")
         else:
             ok = ok and status.state is FileState.OK
             print(f"{spec.name:16} {status.state.value:8} {status.path or spec.relative_path}")
@@ -200,6 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from facelive.eval_cli import run_eval
 
         return run_eval(args, settings)
+    if args.command == "train":
+        from facelive.train_cli import run_train
+
+        return run_train(args, settings)
     if args.command == "keys":
         from facelive.keys_cli import run_keys
 

@@ -26,7 +26,7 @@ def curl_line(base_url: str, appcode: str) -> str:
 def _prepare_models(settings: Settings) -> None:
     store = ModelStore.from_settings(settings)
     manifest = load_manifest()
-    for spec in manifest.in_use(manifest.optional_models(settings.extra_models)):
+    for spec in manifest.in_use(settings.model_profile, settings.extra_models):
         store.path_for(spec)
 
 

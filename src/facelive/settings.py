@@ -86,6 +86,15 @@ class Settings(BaseSettings):
             "detection only; the liveness models always crop from the full image."
         ),
     )
+    model_profile: str = Field(
+        default="default",
+        description=(
+            "Which liveness models run: default (the package's default profile), facelive "
+            "(facelive's own fine-tuned models, see src/facelive/models/weights/MODEL_CARD.md) "
+            "or upstream (the MiniFASNet weights as published, for operators who need weights "
+            "trained only on permissively licensed data). facelive models list shows each."
+        ),
+    )
     extra_models: str = Field(
         default="",
         description=(

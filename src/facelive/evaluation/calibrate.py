@@ -24,7 +24,7 @@ import numpy as np
 
 from facelive.evaluation.metrics import error_curve, threshold_free
 from facelive.models.calibration import Calibration
-from facelive.models.manifest import calibration_key
+from facelive.models.manifest import calibration_key, load_manifest
 from facelive.settings import Settings
 
 ANCHORS = ((0.8, 0.05), (0.9, 0.10))  # (calibrated value, whole-frame BPCER allowed)
@@ -46,8 +46,10 @@ def _threshold_for_bpcer(raw: np.ndarray, live: np.ndarray, bpcer_max: float) ->
 
 def fit(raw: np.ndarray, live: np.ndarray, whole: np.ndarray) -> Calibration:
     knots = [(0.0, 0.0), (threshold_free(raw, live).eer_thresh, 0.5)]
+    # With no live whole frame to anchor on (a small or crops-only set), all rows anchor.
+    frames = whole if live[whole].any() else np.ones_like(whole)
     for calibrated, bpcer_max in ANCHORS:
-        knots.append((_threshold_for_bpcer(raw[whole], live[whole], bpcer_max), calibrated))
+        knots.append((_threshold_for_bpcer(raw[frames], live[frames], bpcer_max), calibrated))
     knots.append((1.0, 1.0))
     # Keep only strictly increasing knots (anchors can coincide on small data).
     kept = [knots[0]]
@@ -68,10 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         path = Path(str(resources.files("facelive.models").joinpath("manifest.json")))
         manifest = json.loads(path.read_text(encoding="utf-8"))
-        # The knots belong to the model set that produced the scores (FACELIVE_EXTRA_MODELS).
-        default = list(manifest["liveness"])
-        extra = [n.strip() for n in Settings().extra_models.split(",") if n.strip()]
-        manifest["calibrations"][calibration_key(tuple(default + extra))] = knots
+        # The knots belong to the model set that produced the scores
+        # (FACELIVE_MODEL_PROFILE and FACELIVE_EXTRA_MODELS).
+        settings = Settings()
+        names = load_manifest().liveness_for(settings.model_profile, settings.extra_models)
+        manifest["calibrations"][calibration_key(tuple(m.name for m in names))] = knots
         path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {path}")
     return 0

@@ -47,6 +47,8 @@ class ModelSpec:
     optional: bool = False
     # False when the weights' training data forbids commercial use.
     commercial_use: bool = True
+    # Shipped inside the package (models/weights/), trained by facelive itself: never downloaded.
+    packaged: bool = False
 
     @property
     def relative_path(self) -> str:
@@ -71,9 +73,26 @@ class BoxMapping:
 class Manifest:
     models: tuple[ModelSpec, ...]
     detector: ModelSpec
-    liveness: tuple[ModelSpec, ...]
+    profiles: dict[str, tuple[ModelSpec, ...]]
+    default_profile: str
     box_mapping: BoxMapping
     calibrations: dict[str, Calibration]
+
+    @property
+    def liveness(self) -> tuple[ModelSpec, ...]:
+        """The liveness models of the default profile."""
+        return self.profiles[self.default_profile]
+
+    def liveness_for(self, profile: str = "default", extra: str = "") -> tuple[ModelSpec, ...]:
+        """The liveness models a pipeline runs: ``profile``'s, then the opt-in ``extra`` ones.
+
+        ValueError names the known profiles when ``profile`` is not one of them.
+        """
+        name = self.default_profile if profile in ("", "default") else profile
+        if name not in self.profiles:
+            known = ", ".join(["default", *self.profiles])
+            raise ValueError(f"unknown model profile {profile!r} (known: {known})")
+        return self.profiles[name] + self.optional_models(extra)
 
     def calibration_for(self, names: tuple[str, ...]) -> Calibration | None:
         """The calibration fitted for exactly this set of liveness models, if any."""
@@ -97,9 +116,9 @@ class Manifest:
             chosen.append(spec)
         return tuple(chosen)
 
-    def in_use(self, extra: tuple[ModelSpec, ...] = ()) -> tuple[ModelSpec, ...]:
-        """The files a pipeline needs: the detector, the default liveness models, ``extra``."""
-        return (self.detector, *self.liveness, *extra)
+    def in_use(self, profile: str = "default", extra: str = "") -> tuple[ModelSpec, ...]:
+        """The files a pipeline needs: the detector and ``liveness_for(profile, extra)``."""
+        return (self.detector, *self.liveness_for(profile, extra))
 
     def get(self, name: str) -> ModelSpec:
         for spec in self.models:
@@ -123,10 +142,16 @@ def parse_manifest(raw: dict[str, Any]) -> Manifest:
     models = tuple(_model_spec(m) for m in raw["models"])
     by_name = {m.name: m for m in models}
     mapping = {k: v for k, v in raw["box_mapping"].items() if k != "about"}
+    profiles = {
+        key: tuple(by_name[name] for name in names)
+        for key, names in raw["profiles"].items()
+        if key not in ("about", "default")
+    }
     return Manifest(
         models=models,
         detector=by_name[raw["detector"]],
-        liveness=tuple(by_name[name] for name in raw["liveness"]),
+        profiles=profiles,
+        default_profile=raw["profiles"]["default"],
         box_mapping=BoxMapping(**mapping),
         calibrations={
             key: Calibration(tuple(value["raw"]), tuple(value["calibrated"]))

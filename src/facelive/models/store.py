@@ -16,6 +16,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from enum import Enum
+from importlib import resources
 from pathlib import Path
 
 from facelive.errors import ModelIntegrityError, ModelUnavailableError
@@ -44,6 +45,11 @@ def sha256_of(path: Path) -> str:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def packaged_path(spec: ModelSpec) -> Path:
+    """Where a model shipped inside the package lives (``facelive/models/<subdir>/<file>``)."""
+    return Path(str(resources.files("facelive.models"))) / spec.subdir / spec.file
 
 
 def _matches(path: Path, spec: ModelSpec) -> bool:
@@ -76,6 +82,8 @@ class ModelStore:
         )
 
     def candidates(self, spec: ModelSpec) -> list[Path]:
+        if spec.packaged:
+            return [packaged_path(spec)]
         roots = [self.model_dir] if self.model_dir is not None else []
         return [root / spec.subdir / spec.file for root in [*roots, self.cache_dir]]
 
@@ -96,6 +104,13 @@ class ModelStore:
         found = self.status(spec)
         if found.state is FileState.OK and found.path is not None:
             return found.path
+        if spec.packaged:
+            # facelive's own weights ship in the package; there is nowhere to download them from.
+            raise ModelIntegrityError(
+                f"packaged model {spec.relative_path} is {found.state.value} "
+                f"({packaged_path(spec)}); reinstall facelive.",
+                f"随包模型{spec.relative_path}缺失或损坏，请重新安装facelive。",
+            )
         if found.state is FileState.CORRUPT and found.path is not None:
             in_cache = found.path == self.cache_dir / spec.subdir / spec.file
             if not (in_cache and self.allow_download):

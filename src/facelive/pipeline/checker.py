@@ -53,7 +53,7 @@ class LivenessChecker:
         manifest = manifest or load_manifest()
         store = ModelStore.from_settings(settings)
         threads = settings.onnx_threads()
-        specs = manifest.liveness + manifest.optional_models(settings.extra_models)
+        specs = manifest.liveness_for(settings.model_profile, settings.extra_models)
         detector = FaceDetector(
             create_session(store.path_for(manifest.detector), threads),
             DetectorConfig(max_side=settings.detect_max_side, min_score=settings.detect_min_score),

@@ -1,32 +1,43 @@
 """Grouped cross-validation of fine-tuning, by source repository (never by image).
 
-    python -m facelive.training.cross_validate DEV.npz TRAIN.npz [--exclude-origin NAME]
-        [--epochs N] [--lr X] [--folds K]
-
-The ``.npz`` files come from ``facelive.training.data`` (``build_patches`` + ``save``) for
-fas-dev and fas-train. Each fold holds out a group of fas-dev sources; both MiniFASNets are
-fine-tuned on everything else (fas-train rows from held-out sources are dropped too) and the
-fused score is compared with the upstream weights on the held-out fas-dev rows. This is how
-the figures in docs/training.md were made.
+Each fold holds out a group of sources of the evaluated manifest(s); every model is
+fine-tuned on everything else (rows of the held-out sources in the other manifests are
+dropped too, since fas-dev and fas-train share source repositories) and scored on the
+held-out rows. The out-of-fold scores are what a model would do on sources it never saw.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections import Counter
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import onnx
 
 from facelive.evaluation.metrics import roc_auc
-from facelive.models.manifest import load_manifest
-from facelive.models.store import ModelStore
-from facelive.settings import Settings
-from facelive.training.data import PatchSet, load
+from facelive.training.config import TrainConfig
+from facelive.training.data import PatchSet
 from facelive.training.onnx_module import OnnxModule
-from facelive.training.train import TrainConfig, fine_tune, live_probability
+from facelive.training.train import fine_tune, live_probability, sample_weights
+
+
+@dataclass(frozen=True, slots=True)
+class Fold:
+    held_out: tuple[str, ...]
+    rows: npt.NDArray[np.bool_]  # mask over the evaluated rows
+    upstream_auc: float
+    tuned_auc: float
+
+
+@dataclass(frozen=True, slots=True)
+class CrossValidation:
+    """Per-model live probabilities (models, rows) of the upstream and the fine-tuned weights."""
+
+    folds: tuple[Fold, ...]
+    upstream: npt.NDArray[np.float64]
+    tuned: npt.NDArray[np.float64]
 
 
 def source_folds(sources: npt.NDArray[np.str_], k: int) -> list[set[str]]:
@@ -40,67 +51,49 @@ def source_folds(sources: npt.NDArray[np.str_], k: int) -> list[set[str]]:
     return [f for f in folds if f]
 
 
+def fit(
+    bases: list[onnx.ModelProto],
+    data: PatchSet,
+    config: TrainConfig,
+    log: Callable[[str], object] | None = None,
+) -> list[OnnxModule]:
+    """Fine-tunes ``bases[m]`` on ``data.patches[m]`` for every model ``m``."""
+    weights = sample_weights(data.source, data.live, data.whole_frame, config)
+    return [
+        fine_tune(base, data.patches[m], data.live, config, weights=weights, log=log)
+        for m, base in enumerate(bases)
+    ]
+
+
 def cross_validate(
-    dev: PatchSet, train: PatchSet, models: list[onnx.ModelProto], config: TrainConfig, k: int
-) -> dict[str, float]:
-    base = np.zeros(len(dev))
-    tuned = np.zeros(len(dev))
-    for n, held in enumerate(source_folds(dev.source, k)):
-        test = np.isin(dev.source, list(held))
-        fit_dev = dev.subset(~test)
-        fit_train = train.subset(~np.isin(train.source, list(held)))
-        base_scores, tuned_scores = [], []
-        for m, model in enumerate(models):
-            x = np.concatenate([fit_dev.patches[m], fit_train.patches[m]])
-            y = np.concatenate([fit_dev.live, fit_train.live])
-            weights = np.where(y, 0.5 / max(1, y.sum()), 0.5 / max(1, (~y).sum()))
-            module = fine_tune(model, x, y, config, weights=weights, log=print)
-            tuned_scores.append(live_probability(module, dev.patches[m][test]))
-            base_scores.append(live_probability(OnnxModule(model), dev.patches[m][test]))
-        base[test], tuned[test] = np.mean(base_scores, 0), np.mean(tuned_scores, 0)
-        live = dev.live[test]
-        before, after = roc_auc(base[test], live), roc_auc(tuned[test], live)
-        print(
-            f"fold {n}: {sorted(held)} n={int(test.sum())} "
-            f"upstream AUC {before:.4f} fine-tuned {after:.4f}",
-            flush=True,
+    evaluated: PatchSet,
+    extra: PatchSet | None,
+    bases: list[onnx.ModelProto],
+    config: TrainConfig,
+    k: int,
+    log: Callable[[str], object] = print,
+) -> CrossValidation:
+    upstream = np.zeros((len(bases), len(evaluated)))
+    tuned = np.zeros((len(bases), len(evaluated)))
+    folds = []
+    for n, held in enumerate(source_folds(evaluated.source, k)):
+        test = np.isin(evaluated.source, list(held))
+        parts = [evaluated.subset(~test)]
+        if extra is not None:
+            parts.append(extra.subset(~np.isin(extra.source, list(held))))
+        log(f"fold {n + 1}/{k}: holding out {sorted(held)} ({int(test.sum())} rows)")
+        modules = fit(bases, PatchSet.concat(parts), config, log)
+        for m, (base, module) in enumerate(zip(bases, modules, strict=True)):
+            patches = evaluated.patches[m][test]
+            upstream[m, test] = live_probability(OnnxModule(base), patches, config.live_class)
+            tuned[m, test] = live_probability(module, patches, config.live_class)
+        live = evaluated.live[test]
+        fold = Fold(
+            tuple(sorted(held)),
+            test,
+            roc_auc(upstream[:, test].mean(0), live),
+            roc_auc(tuned[:, test].mean(0), live),
         )
-    whole = dev.cropped == "no"
-    figures = {
-        "upstream_auc": roc_auc(base, dev.live),
-        "tuned_auc": roc_auc(tuned, dev.live),
-        "upstream_whole_auc": roc_auc(base[whole], dev.live[whole]),
-        "tuned_whole_auc": roc_auc(tuned[whole], dev.live[whole]),
-    }
-    print(" ".join(f"{k} {v:.4f}" for k, v in figures.items()))
-    return figures
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("dev", type=Path)
-    parser.add_argument("train", type=Path)
-    parser.add_argument("--exclude-origin", action="append", default=[])
-    parser.add_argument("--no-train-set", action="store_true", help="fine-tune on fas-dev only")
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=3e-4)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--folds", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(Settings().onnx_threads())
-    dev, train = load(args.dev), load(args.train)
-    keep = ~np.isin(train.origin, args.exclude_origin)
-    if args.no_train_set:
-        keep[:] = False
-    store = ModelStore.from_settings(Settings())
-    models = [onnx.load(store.path_for(spec)) for spec in load_manifest().liveness]
-    config = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
-    cross_validate(dev, train.subset(keep), models, config, args.folds)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        log(f"fold {n + 1}: upstream AUC {fold.upstream_auc:.4f}, fine-tuned {fold.tuned_auc:.4f}")
+        folds.append(fold)
+    return CrossValidation(tuple(folds), upstream, tuned)

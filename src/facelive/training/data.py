@@ -8,6 +8,8 @@ without a face are skipped (and counted). The cache is one ``.npz`` per manifest
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,8 @@ from facelive.pipeline.checker import LivenessChecker
 from facelive.pipeline.decode import decode_image
 from facelive.pipeline.detect import largest_face
 
+CACHE_VERSION = 2  # bump when build_patches changes what it stores
+
 
 @dataclass(frozen=True, slots=True)
 class PatchSet:
@@ -28,6 +32,7 @@ class PatchSet:
 
     patches: tuple[npt.NDArray[np.uint8], ...]
     live: npt.NDArray[np.bool_]
+    attack: npt.NDArray[np.str_]
     source: npt.NDArray[np.str_]
     origin: npt.NDArray[np.str_]
     cropped: npt.NDArray[np.str_]
@@ -37,6 +42,7 @@ class PatchSet:
         return PatchSet(
             tuple(p[mask] for p in self.patches),
             self.live[mask],
+            self.attack[mask],
             self.source[mask],
             self.origin[mask],
             self.cropped[mask],
@@ -46,13 +52,29 @@ class PatchSet:
     def __len__(self) -> int:
         return int(self.live.size)
 
+    @property
+    def whole_frame(self) -> npt.NDArray[np.bool_]:
+        return np.asarray(self.cropped == "no")
+
+    @staticmethod
+    def concat(sets: list[PatchSet]) -> PatchSet:
+        return PatchSet(
+            tuple(np.concatenate(p) for p in zip(*(s.patches for s in sets), strict=True)),
+            np.concatenate([s.live for s in sets]),
+            np.concatenate([s.attack for s in sets]),
+            np.concatenate([s.source for s in sets]),
+            np.concatenate([s.origin for s in sets]),
+            np.concatenate([s.cropped for s in sets]),
+            np.concatenate([s.files for s in sets]),
+        )
+
 
 def build_patches(
     manifest: Path, checker: LivenessChecker, on_row: Callable[[], object] | None = None
 ) -> tuple[PatchSet, int]:
     """Patches for every row of ``manifest`` with a face; also the count of skipped rows."""
     per_model: list[list[npt.NDArray[np.uint8]]] = [[] for _ in checker.models]
-    live, source, origin, cropped, files = [], [], [], [], []
+    live, attack, source, origin, cropped, files = [], [], [], [], [], []
     skipped = 0
     with manifest.open(newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
@@ -71,6 +93,7 @@ def build_patches(
             for store, patch in zip(per_model, patches, strict=True):
                 store.append(patch)
             live.append(row["label"] == "live")
+            attack.append(row.get("attack", ""))
             source.append(row.get("source_repo", ""))
             origin.append(row.get("origin_dataset", ""))
             cropped.append(row.get("cropped", ""))
@@ -80,6 +103,7 @@ def build_patches(
         PatchSet(
             stacked,
             np.array(live, bool),
+            np.array(attack, str),
             np.array(source, str),
             np.array(origin, str),
             np.array(cropped, str),
@@ -90,16 +114,21 @@ def build_patches(
 
 
 def save(patch_set: PatchSet, path: Path) -> None:
+    """Written to a temporary file and moved into place, so a crash leaves no broken cache."""
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, Any] = {f"patches_{i}": p for i, p in enumerate(patch_set.patches)}
     arrays.update(
         live=patch_set.live,
+        attack=patch_set.attack,
         source=patch_set.source,
         origin=patch_set.origin,
         cropped=patch_set.cropped,
         files=patch_set.files,
     )
-    np.savez(path, **arrays)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
 
 
 def load(path: Path) -> PatchSet:
@@ -108,8 +137,32 @@ def load(path: Path) -> PatchSet:
         return PatchSet(
             tuple(data[f"patches_{i}"] for i in range(count)),
             data["live"],
+            data["attack"],
             data["source"],
             data["origin"],
             data["cropped"],
             data["files"],
         )
+
+
+def cache_key(manifest: Path, checker: LivenessChecker) -> str:
+    """Changes when the labelled rows or the way patches are cut change, and only then."""
+    digest = hashlib.sha256(manifest.read_bytes())
+    crops = [(m.name, m.crop_scale, m.spec.crop, m.input_size) for m in checker.models]
+    digest.update(repr((CACHE_VERSION, checker.box_mapping, crops)).encode())
+    return digest.hexdigest()[:16]
+
+
+def cached_patches(
+    manifest: Path,
+    checker: LivenessChecker,
+    cache_dir: Path,
+    on_row: Callable[[], object] | None = None,
+) -> tuple[PatchSet, Path]:
+    """``build_patches`` once per manifest content and crop geometry, then read from disk."""
+    path = cache_dir / f"{manifest.parent.name}-{cache_key(manifest, checker)}.npz"
+    if path.is_file():
+        return load(path), path
+    patch_set, _ = build_patches(manifest, checker, on_row)
+    save(patch_set, path)
+    return patch_set, path

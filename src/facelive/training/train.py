@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -11,17 +10,27 @@ import onnx
 import torch
 
 from facelive.training.augment import augment_patch
+from facelive.training.config import TrainConfig
 from facelive.training.onnx_module import OnnxModule
 
 
-@dataclass(frozen=True, slots=True)
-class TrainConfig:
-    epochs: int = 4
-    batch_size: int = 64
-    lr: float = 3e-4
-    weight_decay: float = 1e-4
-    seed: int = 7
-    live_class: int = 1
+def sample_weights(
+    source: npt.NDArray[np.str_],
+    live: npt.NDArray[np.bool_],
+    whole_frame: npt.NDArray[np.bool_],
+    config: TrainConfig,
+) -> npt.NDArray[np.float64]:
+    """Sampling probabilities: live and attack half each; see ``TrainConfig`` for the rest."""
+    groups = np.char.add(np.char.add(source.astype(str), "|"), live.astype(str))
+    _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    sqrt = config.source_balance == "sqrt"
+    per_group = np.sqrt(counts) / counts if sqrt else np.ones(len(counts))
+    weights = per_group[inverse] * np.where(whole_frame, config.whole_frame_boost, 1.0)
+    for cls in (True, False):
+        chosen = live == cls
+        if chosen.any():
+            weights[chosen] *= 0.5 / weights[chosen].sum()
+    return np.asarray(weights / weights.sum(), np.float64)
 
 
 def _tensor(patches: npt.NDArray[np.uint8]) -> torch.Tensor:

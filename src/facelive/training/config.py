@@ -1,0 +1,99 @@
+"""A training run described in TOML (``facelive train CONFIG.toml``), as typed values.
+
+Paths in the file are relative to the file itself, so a config under ``training/`` can name
+``../../shared/data/...`` and run from anywhere.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class DataSource:
+    """One labelled manifest; ``evaluate`` marks the one whose held-out rows CV reports on."""
+
+    manifest: Path
+    evaluate: bool = False
+    exclude_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelToTrain:
+    """``base``: the manifest model whose weights and crop it starts from; ``name``: the result."""
+
+    base: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    epochs: int = 3
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    seed: int = 7
+    live_class: int = 1
+    # Sampling weight of each (source, label) group grows with sqrt(size), not size, so one
+    # large source cannot teach the model what its camera looks like; live and attack are
+    # balanced overall.
+    source_balance: str = "sqrt"
+    # Whole camera frames are rare in the data and common in production.
+    whole_frame_boost: float = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    data: tuple[DataSource, ...]
+    models: tuple[ModelToTrain, ...]
+    train: TrainConfig
+    folds: int
+    out_dir: Path
+    cache_dir: Path
+
+    @property
+    def evaluated(self) -> tuple[DataSource, ...]:
+        return tuple(d for d in self.data if d.evaluate)
+
+
+def _path(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def parse_config(raw: dict[str, Any], base: Path) -> RunConfig:
+    data = tuple(
+        DataSource(
+            _path(base, d["manifest"]),
+            bool(d.get("evaluate", False)),
+            tuple(d.get("exclude_origins", ())),
+        )
+        for d in raw["data"]
+    )
+    if not any(d.evaluate for d in data):
+        raise ValueError("no [[data]] entry has evaluate = true: nothing to cross-validate on")
+    models = tuple(ModelToTrain(m["base"], m["name"]) for m in raw["models"])
+    if not models:
+        raise ValueError("no [[models]] to train")
+    train = TrainConfig(**raw.get("train", {}), seed=int(raw.get("seed", 7)))
+    if train.source_balance not in ("sqrt", "none"):
+        raise ValueError(f"source_balance must be 'sqrt' or 'none', not {train.source_balance!r}")
+    folds = int(raw.get("cv", {}).get("folds", 3))
+    if folds < 2:
+        raise ValueError("cv.folds must be at least 2")
+    return RunConfig(
+        data=data,
+        models=models,
+        train=train,
+        folds=folds,
+        out_dir=_path(base, raw.get("out_dir", "runs/latest")),
+        cache_dir=_path(base, raw.get("cache_dir", "cache")),
+    )
+
+
+def load_config(path: Path) -> RunConfig:
+    with path.open("rb") as f:
+        return parse_config(tomllib.load(f), path.resolve().parent)

@@ -1,0 +1,207 @@
+"""``facelive train CONFIG.toml``: prepare, cross-validate, fit, calibrate, export, report.
+
+Every stage logs its figures to ``OUT_DIR/train.log`` as well as the terminal, and the run
+ends with ``OUT_DIR/report.json``: the config, each fold, the pooled out-of-fold figures
+(what the models do on sources they never saw), the calibration fitted on those out-of-fold
+scores, and each exported file with its sha256.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+import torch
+from tqdm import tqdm
+
+from facelive.evaluation.calibrate import fit as fit_calibration
+from facelive.evaluation.metrics import operating_point, threshold_free
+from facelive.models.calibration import Calibration
+from facelive.models.manifest import Manifest, load_manifest
+from facelive.models.store import ModelStore
+from facelive.pipeline.checker import LivenessChecker
+from facelive.pipeline.verdict import DEFAULT_THRESH
+from facelive.settings import Settings
+from facelive.training.config import RunConfig
+from facelive.training.cross_validate import CrossValidation, cross_validate, fit
+from facelive.training.data import PatchSet, cached_patches
+from facelive.training.export import ExportedModel, export
+
+
+class RunLog:
+    """Prints a line and appends it, time-stamped, to the run's log file."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._start = time.perf_counter()
+
+    def __call__(self, line: str) -> None:
+        stamped = f"[{time.perf_counter() - self._start:7.1f}s] {line}"
+        print(stamped, file=sys.stderr, flush=True)
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(stamped + "\n")
+
+
+def prepare(
+    config: RunConfig, checker: LivenessChecker, log: Callable[[str], object]
+) -> tuple[PatchSet, PatchSet | None]:
+    """Patches of the evaluated manifests, and of the others (``None`` when there are none)."""
+    evaluated: list[PatchSet] = []
+    extra: list[PatchSet] = []
+    for source in config.data:
+        name = source.manifest.parent.name
+        with tqdm(desc=f"patches {name}", unit="img", file=sys.stderr, disable=None) as bar:
+            patches, path = cached_patches(source.manifest, checker, config.cache_dir, bar.update)
+        kept = patches.subset(~np.isin(patches.origin, list(source.exclude_origins)))
+        log(
+            f"{name}: {len(kept)} patches ({int(kept.live.sum())} live, "
+            f"{int(kept.whole_frame.sum())} whole frames; {len(patches) - len(kept)} excluded "
+            f"by origin) from {path}"
+        )
+        (evaluated if source.evaluate else extra).append(kept)
+    return PatchSet.concat(evaluated), PatchSet.concat(extra) if extra else None
+
+
+def figures(
+    scores: npt.NDArray[np.float64], data: PatchSet, calibration: Calibration
+) -> dict[str, Any]:
+    """Threshold-free figures, and ISO/IEC 30107-3 rates at the default threshold."""
+    calibrated = np.array([calibration(float(s)) for s in scores])
+    out: dict[str, Any] = {}
+    for part, mask in (
+        ("all", np.ones(len(data), bool)),
+        ("whole_frames", data.whole_frame),
+        ("crops", ~data.whole_frame),
+    ):
+        live = data.live[mask]
+        if live.all() or not live.any():
+            continue
+        free = threshold_free(scores[mask], live)
+        point = operating_point(calibrated[mask], live, data.attack[mask], DEFAULT_THRESH)
+        out[part] = {
+            "rows": int(mask.sum()),
+            "auc": _rounded(free.auc),
+            "eer": _rounded(free.eer),
+            "bpcer": _rounded(point.bpcer),
+            "apcer": _rounded(point.apcer),
+            # None when no attack type has enough samples for ISO/IEC 30107-3's worst case.
+            "worst_apcer": _rounded(point.worst_apcer),
+            "acer": _rounded(point.acer),
+        }
+    return out
+
+
+def _rounded(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 4)
+
+
+def _summary(label: str, found: dict[str, Any]) -> str:
+    return f"{label}: " + "; ".join(
+        f"{part} n={f['rows']} AUC {f['auc']} BPCER {f['bpcer']} APCER {f['apcer']} "
+        f"ACER {f['acer']}"
+        for part, f in found.items()
+    )
+
+
+def report_cv(
+    cv: CrossValidation,
+    data: PatchSet,
+    upstream_calibration: Calibration,
+    log: Callable[[str], object],
+) -> tuple[Calibration, dict[str, Any]]:
+    """Calibration fitted on the out-of-fold scores, and every fold's figures with it."""
+    tuned, upstream = cv.tuned.mean(0), cv.upstream.mean(0)
+    calibration = fit_calibration(tuned, data.live, data.whole_frame)
+    folds = []
+    for n, fold in enumerate(cv.folds):
+        part = data.subset(fold.rows)
+        before = figures(upstream[fold.rows], part, upstream_calibration)
+        after = figures(tuned[fold.rows], part, calibration)
+        log(_summary(f"fold {n + 1} upstream", before))
+        log(_summary(f"fold {n + 1} tuned", after))
+        folds.append({"held_out": list(fold.held_out), "upstream": before, "tuned": after})
+    pooled = {
+        "upstream": figures(upstream, data, upstream_calibration),
+        "tuned": figures(tuned, data, calibration),
+    }
+    log(_summary("pooled upstream", pooled["upstream"]))
+    log(_summary("pooled tuned", pooled["tuned"]))
+    return calibration, {"folds": folds, "pooled": pooled}
+
+
+def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True) -> dict[str, Any]:
+    settings = settings or Settings()
+    log = RunLog(config.out_dir / "train.log")
+    torch.manual_seed(config.train.seed)
+    torch.set_num_threads(settings.onnx_threads())
+    started = time.perf_counter()
+    manifest = load_manifest()
+    bases_specs = tuple(manifest.get(m.base) for m in config.models)
+    # Patches are cut with the geometry of the models being trained, and nothing else.
+    crop_manifest: Manifest = dataclasses.replace(
+        manifest, profiles={"training": bases_specs}, default_profile="training"
+    )
+    checker = LivenessChecker.from_settings(
+        settings.model_copy(update={"model_profile": "default", "extra_models": ""}),
+        crop_manifest,
+    )
+    store = ModelStore.from_settings(settings)
+    bases = [onnx.load(store.path_for(spec)) for spec in bases_specs]
+    evaluated, extra = prepare(config, checker, log)
+    report: dict[str, Any] = {"config": _jsonable(dataclasses.asdict(config))}
+    if cv:
+        upstream_calibration = crop_manifest.calibration_for(tuple(s.name for s in bases_specs))
+        result = cross_validate(evaluated, extra, bases, config.train, config.folds, log)
+        calibration, report["cross_validation"] = report_cv(
+            result, evaluated, upstream_calibration or Calibration.identity(), log
+        )
+        report["calibration"] = {"raw": calibration.raw, "calibrated": calibration.calibrated}
+        log(f"calibration from out-of-fold scores: {report['calibration']}")
+    everything = PatchSet.concat([evaluated, *([extra] if extra is not None else [])])
+    log(f"final fit on {len(everything)} patches")
+    modules = fit(bases, everything, config.train, log)
+    exported: list[ExportedModel] = []
+    for m, target in enumerate(config.models):
+        check = evaluated.patches[m][:: max(1, len(evaluated) // 64)]
+        exported.append(export(modules[m], bases[m], config.out_dir / f"{target.name}.onnx", check))
+        log(
+            f"exported {target.name}: {exported[-1].path} sha256 {exported[-1].sha256} "
+            f"{exported[-1].size} bytes, ONNX Runtime vs PyTorch {exported[-1].parity:.1e}"
+        )
+    report["models"] = [
+        {
+            "name": t.name,
+            "base": t.base,
+            "file": e.path.name,
+            "sha256": e.sha256,
+            "size": e.size,
+            "parity": e.parity,
+        }
+        for t, e in zip(config.models, exported, strict=True)
+    ]
+    report["minutes"] = round((time.perf_counter() - started) / 60, 1)
+    log(f"done in {report['minutes']} min")
+    (config.out_dir / "report.json").write_text(
+        json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return report
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

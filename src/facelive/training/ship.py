@@ -1,0 +1,67 @@
+"""Install a training run's models as the package's ``facelive`` profile.
+
+Copies the exported files into ``facelive/models/weights/`` and writes their manifest
+entries (sha256, size, licence, crop geometry of the model they started from), the
+profile, and the calibration fitted on the run's out-of-fold scores. The model card beside
+the weights is written by hand from ``report.json``: it has to say things no script knows.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from facelive.models.manifest import calibration_key
+
+PROFILE = "facelive"
+SUBDIR = "weights"
+LICENCE = (
+    "Apache-2.0 code and base weights; fine-tuned on fas-dev and fas-train, which hold "
+    "research-only academic data (OULU-NPU, NUAA, Idiap Replay-Mobile, CASIA-FASD-like): "
+    "see weights/MODEL_CARD.md before commercial use"
+)
+
+
+def ship(run_dir: Path, report: dict[str, Any], package: Path | None = None) -> list[str]:
+    """Returns what it did, one line each. ``package``: the ``facelive/models`` folder."""
+    models_dir = package or Path(str(resources.files("facelive.models")))
+    manifest_path = models_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    by_name = {m["name"]: m for m in manifest["models"]}
+    done = []
+    names = []
+    for model in report["models"]:
+        target = models_dir / SUBDIR / model["file"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run_dir / model["file"], target)
+        base = by_name[model["base"]]
+        entry = {
+            **{k: v for k, v in base.items() if k not in ("optional", "commercial_use")},
+            "name": model["name"],
+            "subdir": SUBDIR,
+            "file": model["file"],
+            "sha256": model["sha256"],
+            "size": model["size"],
+            "licence": LICENCE,
+            "source": f"facelive train (fine-tuned from {model['base']}); report in MODEL_CARD.md",
+            "url": "",
+            "packaged": True,
+            "commercial_use": False,
+        }
+        by_name[model["name"]] = entry
+        names.append(model["name"])
+        done.append(f"installed {target} ({model['sha256']})")
+    manifest["models"] = list(by_name.values())
+    manifest["profiles"][PROFILE] = names
+    manifest["profiles"]["default"] = PROFILE
+    if "calibration" in report:
+        manifest["calibrations"][calibration_key(tuple(names))] = report["calibration"]
+        done.append(f"calibration for {calibration_key(tuple(names))}: {report['calibration']}")
+    manifest_path.write_text(
+        json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    done.append(f"updated {manifest_path}; default profile is now {PROFILE!r}")
+    return done

@@ -1,0 +1,189 @@
+"""`facelive train CONFIG.toml` end to end on a dozen fas-dev images, and shipping its result."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from facelive.models.manifest import parse_manifest
+from facelive.models.store import sha256_of
+from facelive.training.config import load_config, parse_config
+from facelive.training.ship import ship
+
+CONFIG = """
+seed = 3
+out_dir = "run"
+cache_dir = "cache"
+
+[[data]]
+manifest = "dev.csv"
+evaluate = true
+
+[[data]]
+manifest = "extra/train.csv"
+exclude_origins = ["CelebA-Spoof"]
+
+[train]
+epochs = 1
+batch_size = 4
+lr = 1e-4
+
+[cv]
+folds = 2
+
+[[models]]
+base = "minifasnet_v2"
+name = "facelive_v2"
+
+[[models]]
+base = "minifasnet_v1se"
+name = "facelive_v1se"
+"""
+
+
+def _write_manifest(path: Path, rows: list[dict[str, str]], fas_dev: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "file": str(fas_dev / row["file"])})
+
+
+@pytest.fixture(scope="module")
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, fas_dev: Path, model_dir: Path
+) -> tuple[Path, dict[str, object], str]:
+    """One real `facelive train` run, as a subprocess, on 12 + 4 images from 4 sources."""
+    with (fas_dev / "manifest.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    picked: list[dict[str, str]] = []
+    for source in ("nvlong21/face_anti_spoofing", "willy-dev/AVA", "WOLF-huo/face_liveness"):
+        for label in ("live", "spoof"):
+            picked += [r for r in rows if r["source_repo"] == source and r["label"] == label][:2]
+    extra = [r for r in rows if r["source_repo"] == "AksultanMukhanbet/recognize_with_python"][:4]
+    root = tmp_path_factory.mktemp("train")
+    _write_manifest(root / "dev.csv", picked, fas_dev)
+    _write_manifest(root / "extra" / "train.csv", extra, fas_dev)
+    (root / "run.toml").write_text(CONFIG, encoding="utf-8")
+    env = {**os.environ, "FACELIVE_MODEL_DIR": str(model_dir), "FACELIVE_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "facelive", "train", str(root / "run.toml")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((root / "run" / "report.json").read_text(encoding="utf-8"))
+    return root, report, proc.stderr
+
+
+def test_config_paths_are_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text(CONFIG, encoding="utf-8")
+    config = load_config(tmp_path / "c.toml")
+    assert config.data[0].manifest == tmp_path / "dev.csv" and config.data[0].evaluate
+    assert config.data[1].exclude_origins == ("CelebA-Spoof",)
+    assert config.out_dir == tmp_path / "run"
+    assert config.train.seed == 3 and config.train.batch_size == 4 and config.folds == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"data": [{"manifest": "a.csv"}]}, "evaluate"),
+        ({"models": []}, "models"),
+        ({"cv": {"folds": 1}}, "folds"),
+        ({"train": {"source_balance": "cube"}}, "source_balance"),
+    ],
+)
+def test_bad_configs_are_refused_with_a_reason(change: dict[str, object], message: str) -> None:
+    raw: dict[str, object] = {
+        "data": [{"manifest": "a.csv", "evaluate": True}],
+        "models": [{"base": "minifasnet_v2", "name": "x"}],
+    }
+    raw.update(change)
+    with pytest.raises(ValueError, match=message):
+        parse_config(raw, Path("/"))
+
+
+def test_the_run_reports_every_fold_and_logs_every_figure(
+    trained: tuple[Path, dict[str, object], str],
+) -> None:
+    root, report, stderr = trained
+    cv = report["cross_validation"]
+    assert isinstance(cv, dict)
+    assert len(cv["folds"]) == 2
+    held = [s for fold in cv["folds"] for s in fold["held_out"]]
+    # Grouped by source: each of the three evaluated sources is held out exactly once.
+    assert sorted(held) == [
+        "WOLF-huo/face_liveness",
+        "nvlong21/face_anti_spoofing",
+        "willy-dev/AVA",
+    ]
+    for fold in cv["folds"]:
+        for which in ("upstream", "tuned"):
+            crops = fold[which]["crops"]
+            assert 0.0 <= crops["auc"] <= 1.0
+            assert 0.0 <= crops["bpcer"] <= 1.0 and 0.0 <= crops["apcer"] <= 1.0
+            # Two attacks per fold: too few for a worst-type APCER, so no ACER either.
+            assert crops["acer"] is None
+    calibration = report["calibration"]
+    assert isinstance(calibration, dict)
+    assert calibration["raw"][0] == 0.0 and calibration["raw"][-1] == 1.0
+    log = (root / "run" / "train.log").read_text(encoding="utf-8")
+    assert "fold 1 tuned" in log and "pooled tuned" in log and "exported facelive_v1se" in log
+    assert "fold 2" in stderr
+
+
+def test_exported_models_match_pytorch_and_run_in_onnx_runtime(
+    trained: tuple[Path, dict[str, object], str],
+) -> None:
+    root, report, _ = trained
+    models = report["models"]
+    assert isinstance(models, list) and [m["name"] for m in models] == [
+        "facelive_v2",
+        "facelive_v1se",
+    ]
+    for model in models:
+        path = root / "run" / model["file"]
+        assert model["parity"] <= 1e-4
+        assert sha256_of(path) == model["sha256"] and path.stat().st_size == model["size"]
+        assert model["size"] <= 4 * 1024 * 1024
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        logits = session.run(None, {"input": np.zeros((1, 3, 80, 80), np.float32)})[0]
+        assert logits.shape == (1, 3)
+
+
+def test_shipping_installs_the_weights_as_the_default_profile(
+    trained: tuple[Path, dict[str, object], str], tmp_path: Path
+) -> None:
+    root, report, _ = trained
+    package = tmp_path / "models"
+    shutil.copytree(Path(str(resources.files("facelive.models"))), package)
+    lines = ship(root / "run", report, package)
+    assert any("default profile is now 'facelive'" in line for line in lines)
+    manifest = parse_manifest(json.loads((package / "manifest.json").read_text("utf-8")))
+    assert [m.name for m in manifest.liveness] == ["facelive_v2", "facelive_v1se"]
+    assert [m.name for m in manifest.liveness_for("upstream")] == [
+        "minifasnet_v2",
+        "minifasnet_v1se",
+    ]
+    for spec in manifest.liveness:
+        assert spec.packaged and not spec.commercial_use
+        assert sha256_of(package / spec.relative_path) == spec.sha256
+        assert (
+            spec.crop_scale == manifest.get(spec.name.replace("facelive", "minifasnet")).crop_scale
+        )
+    assert manifest.calibration_for(("facelive_v2", "facelive_v1se")) is not None
