@@ -317,7 +317,11 @@ def test_non_envelope_and_redirect_are_unexpected(scripted: Script) -> None:
     scripted.replies = [(307, b"", {"Location": "http://elsewhere/"})]
     with pytest.raises(UnexpectedResponseError, match="HTTP 307"):
         fast(scripted.url).check(b"img")
-    assert len(scripted.seen) == 2
+    scripted.replies = [(200, envelope(200, None), {})]
+    with pytest.raises(UnexpectedResponseError, match="without valid data") as caught:
+        fast(scripted.url).check(b"img")
+    assert caught.value.request_id == "r200"
+    assert len(scripted.seen) == 3
 
 
 @pytest.fixture

@@ -318,15 +318,18 @@ def _parse(status: int, retry_header: str | None, raw: bytes) -> LivenessResult:
     }
     data = envelope.get("data")
     if code in _VERDICT_CODES or code == 4005:
-        if not isinstance(data, dict):
-            raise UnexpectedResponseError(f"code {code} without data", **about)
-        score, reason = float(data["liveness_score"]), str(data.get("risk_reason") or "")
+        data = data if isinstance(data, dict) else {}
+        try:
+            score, live = float(data["liveness_score"]), bool(data["is_live"])
+            reason = str(data.get("risk_reason") or "")
+        except (KeyError, TypeError, ValueError):
+            raise UnexpectedResponseError(f"code {code} without valid data", **about) from None
         if code == 4005:
             raise PoorQualityError(msg, liveness_score=score, risk_reason=reason, **about)
         known = {"liveness_score", "is_live", "risk_reason"}
         return LivenessResult(
             liveness_score=score,
-            is_live=bool(data["is_live"]),
+            is_live=live,
             risk_reason=reason,
             request_id=about["request_id"],
             code=code,
