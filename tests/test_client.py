@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 import facelive.client
 from conftest import new_key
@@ -135,6 +135,21 @@ def test_request_errors_are_typed_by_code(
     assert type(caught.value) is kind
     assert caught.value.code == code
     assert caught.value.request_id
+
+
+def test_too_dark_face_raises_poor_quality(
+    server: LiveServer, creds: Credentials, fas_dev: Path
+) -> None:
+    """The recipe of test_api_codes: a live frame at 20 % brightness, judged with thresh 1."""
+    upright = ImageOps.exif_transpose(Image.open(fas_dev / SAMPLES / "image_T1.jpg"))
+    frame = upright.point(lambda v: int(v * 0.2))
+    out = io.BytesIO()
+    frame.save(out, "PNG")
+    with pytest.raises(PoorQualityError) as caught:
+        client_for(server, creds, "signed").check(out.getvalue(), thresh=1)
+    assert caught.value.code == 4005
+    assert "too_dark" in caught.value.reasons
+    assert 0 <= caught.value.liveness_score <= 1
 
 
 def test_missing_file_raises_before_any_request(server: LiveServer, creds: Credentials) -> None:
