@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from live_server import Credentials, LiveServer, b64
@@ -56,8 +57,14 @@ def test_one_structured_log_line_per_request_without_images(
 ) -> None:
     image = b64((fas_dev / SAMPLE).read_bytes())
     env = server.check({"image_base64": image}, creds).json
-    lines = [json.loads(line) for line in server.log_path.read_text().splitlines() if line]
-    mine = [line for line in lines if line.get("request_id") == env["request_id"]]
+    # The line is written once the response has gone out, so it may trail the reply a little.
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [json.loads(line) for line in server.log_path.read_text().splitlines() if line]
+        mine = [line for line in lines if line.get("request_id") == env["request_id"]]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert len(mine) == 1
     entry = mine[0]
     assert entry["event"] == "request"

@@ -21,6 +21,8 @@ FORBIDDEN = {
     "models": {"facelive.cli", "facelive.api", "facelive.auth", "facelive.pipeline"},
     "types": {"facelive.pipeline", "facelive.models", "facelive.cli", "facelive.api"},
     "errors": {"facelive.pipeline", "facelive.models", "facelive.cli", "facelive.api"},
+    # The HTTP client stands alone (standard library only), so it can be copied on its own.
+    "client": {"facelive", "numpy", "cv2", "onnxruntime", "fastapi", "starlette"},
 }
 
 
@@ -61,7 +63,7 @@ def test_only_the_training_package_imports_torch() -> None:
 def test_importing_the_package_is_light() -> None:
     code = (
         "import sys, facelive, facelive.cli, facelive.settings, facelive.envelope,"
-        " facelive.api.app, facelive.serve, facelive.keys_cli;"
+        " facelive.api.app, facelive.serve, facelive.keys_cli, facelive.client;"
         "heavy = {'onnxruntime', 'cv2'} & set(sys.modules); print(sorted(heavy))"
     )
     out = subprocess.run(
