@@ -27,7 +27,7 @@ def result(score: float, live: bool, quality: tuple[str, ...] = ()) -> CheckResu
         risk_reason=("" if live else ",".join(quality) or "spoof_suspected"),
         raw_score=score,
         quality=quality,
-        face=Face(Box(0, 0, 10, 10), (), 0.9),
+        face=Face(Box(1.04, 2, 30.56, 40), ((5.0, 6.0), (20.0, 6.0), (12.5, 15.0)), 0.91234),
         face_count=1,
         model_scores=(),
         image_width=100,
@@ -63,10 +63,20 @@ def test_envelope_shape(
     if has_data:
         assert isinstance(outcome, CheckResult)
         assert envelope["data"] == {
+            # The contract's three fields, exactly...
             "liveness_score": outcome.liveness_score,
             "is_live": outcome.is_live,
             "risk_reason": outcome.risk_reason,
+            # ...then facelive's extensions (docs/api.md).
+            "face": {
+                "box": [1.0, 2.0, 30.6, 40.0],
+                "landmarks": [[5.0, 6.0], [20.0, 6.0], [12.5, 15.0]],
+                "score": 0.9123,
+            },
+            "image_width": 100,
+            "image_height": 100,
         }
+        assert list(envelope["data"])[:3] == ["liveness_score", "is_live", "risk_reason"]
     else:
         assert envelope["data"] is None
 

@@ -2,6 +2,9 @@
 
 ``{code, msg, msg_cn, success, request_id, data}`` where ``data`` is
 ``{liveness_score, is_live, risk_reason}`` whenever a face was scored, else ``None``.
+facelive adds, after the contract's three fields, where the judged face is (``face``: box,
+five landmarks, detector score) and the decoded image's size, so a client can draw it;
+clients written for the contract ignore them.
 A scored face that is not live is code 4004 (or 4005 when the face was too poor to judge)
 with ``success`` false and ``data`` filled.
 """
@@ -41,6 +44,22 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+def _extensions(result: CheckResult) -> dict[str, Any]:
+    """facelive's additions to ``data``: pixels of the decoded image (EXIF orientation applied),
+    box as [x, y, w, h] from the top-left corner, landmarks as [x, y] in YuNet's order (right
+    eye, left eye, nose tip, right and left mouth corners), rounded to 0.1 px."""
+    face = result.face
+    return {
+        "face": {
+            "box": [round(v, 1) for v in (face.box.x, face.box.y, face.box.w, face.box.h)],
+            "landmarks": [[round(x, 1), round(y, 1)] for x, y in face.landmarks],
+            "score": round(face.score, 4),
+        },
+        "image_width": result.image_width,
+        "image_height": result.image_height,
+    }
+
+
 def build_envelope(request_id: str, outcome: CheckResult | FaceliveError) -> dict[str, Any]:
     if isinstance(outcome, FaceliveError):
         code, msg, msg_cn, data = outcome.code, outcome.msg, outcome.msg_cn, None
@@ -55,6 +74,7 @@ def build_envelope(request_id: str, outcome: CheckResult | FaceliveError) -> dic
             "liveness_score": outcome.liveness_score,
             "is_live": outcome.is_live,
             "risk_reason": outcome.risk_reason,
+            **_extensions(outcome),
         }
     return {
         "code": code,

@@ -35,6 +35,22 @@ class LivenessRequestBody(BaseModel):
     )
 
 
+class FaceData(BaseModel):
+    box: list[float] = Field(
+        description=(
+            "facelive extension: the judged face as [x, y, w, h] in pixels of the image "
+            "(EXIF orientation applied), from the top-left corner. / 人脸框（扩展字段）"
+        )
+    )
+    landmarks: list[list[float]] = Field(
+        description=(
+            "facelive extension: five [x, y] points: right eye, left eye, nose tip, right and "
+            "left mouth corners (the subject's right). / 五个关键点（扩展字段）"
+        )
+    )
+    score: float = Field(description="Face detector confidence in [0, 1]. / 人脸检测置信度")
+
+
 class LivenessData(BaseModel):
     liveness_score: float = Field(description="Liveness score in [0, 1]. / 活体分数[0,1]")
     is_live: bool = Field(description="liveness_score > thresh. / 是否判定为活体（分数>阈值）")
@@ -44,6 +60,15 @@ class LivenessData(BaseModel):
             "(face_too_small, face_cut_off, too_dark, too_bright, blurred, face_angle, "
             "multiple_faces). / 风险原因或为空"
         )
+    )
+    face: FaceData | None = Field(
+        default=None, description="facelive extension: where the judged face is. / 扩展字段"
+    )
+    image_width: int | None = Field(
+        default=None, description="facelive extension: image width in pixels. / 图片宽度"
+    )
+    image_height: int | None = Field(
+        default=None, description="facelive extension: image height in pixels. / 图片高度"
     )
 
 
