@@ -33,7 +33,20 @@ def assert_envelope(reply: Reply, code: int, http: int) -> dict[str, Any]:
     assert reply.headers["x-request-id"] == env["request_id"]
     if code in (200, 4004, 4005):
         data = env["data"]
-        assert set(data) == {"liveness_score", "is_live", "risk_reason"}
+        # The contract's three fields first, then facelive's extensions (docs/api.md).
+        assert list(data)[:3] == ["liveness_score", "is_live", "risk_reason"]
+        assert set(data) == {
+            "liveness_score",
+            "is_live",
+            "risk_reason",
+            "face",
+            "image_width",
+            "image_height",
+        }
+        x, y, w, h = data["face"]["box"]
+        assert w > 0 and h > 0 and x < data["image_width"] and y < data["image_height"]
+        assert len(data["face"]["landmarks"]) == 5
+        assert 0.0 <= data["face"]["score"] <= 1.0
         assert 0.0 <= data["liveness_score"] <= 1.0
         assert data["is_live"] is (code == 200)
         assert isinstance(data["risk_reason"], str)
