@@ -35,7 +35,14 @@ from facelive.auth.secrets import (
     SecretDecryptionError,
     load_or_create_server_key,
 )
-from facelive.auth.store import ApiKey, KeyStore, UsageRow, appcode_hash
+from facelive.auth.store import (
+    ApiKey,
+    KeyLimits,
+    KeyStore,
+    RecentRequest,
+    UsageRow,
+    appcode_hash,
+)
 from facelive.errors import InternalError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -570,3 +577,107 @@ def test_api_key_active() -> None:
     now = datetime.now(UTC)
     assert ApiKey("key_1", "n", "a", now, None).active
     assert not ApiKey("key_1", "n", "a", now, now).active
+
+
+# --- per-key limits ----------------------------------------------------------------------
+
+
+def test_limits_default_to_the_server_and_can_be_set_and_cleared(store: KeyStore) -> None:
+    issued = store.create_key("limited")
+    assert issued.key.limits == KeyLimits()
+    changed = store.set_limits(issued.key.id, KeyLimits(rps=2.5, burst=3, daily_quota=1000))
+    assert changed.limits == KeyLimits(2.5, 3, 1000)
+    # Every read path carries the limits, so a request needs no extra query for them.
+    assert store.get_key(issued.key.id) == changed
+    assert store.list_keys() == [changed]
+    assert store.authenticate_appcode(issued.appcode) == changed
+    assert store.signing_secret(issued.key.app_key) == (changed, issued.app_secret)
+    # Limits survive rotation and revocation.
+    assert store.rotate(issued.key.id).key.limits == changed.limits
+    assert store.revoke(issued.key.id).limits == changed.limits
+    cleared = store.set_limits(issued.key.id, KeyLimits(burst=5))
+    assert cleared.limits == KeyLimits(None, 5, None)
+
+
+def test_limits_refuse_unknown_keys_and_bad_values(store: KeyStore) -> None:
+    with pytest.raises(KeyError):
+        store.set_limits("key_nope", KeyLimits(rps=1.0))
+    for bad in ({"rps": 0.0}, {"rps": -1.0}, {"burst": 0}, {"daily_quota": 0}):
+        with pytest.raises(ValueError, match="must be"):
+            KeyLimits(**bad)
+
+
+def test_an_older_database_gains_the_limit_columns(database_url: str) -> None:
+    """A database made before the limits existed: its keys keep working, with defaults."""
+    first = _open(database_url)
+    issued = first.create_key("from-before")
+    first.close()
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:  # back to the first release's schema
+            for column in ("rate_limit_rps", "rate_limit_burst", "daily_quota"):
+                conn.execute(text(f"ALTER TABLE api_keys DROP COLUMN {column}"))
+            conn.execute(text("DROP TABLE recent_requests"))
+    finally:
+        engine.dispose()
+    assert len(_raw_rows(database_url, "SELECT * FROM api_keys")[0]) == 7
+
+    _open(database_url).close()
+    migrated = _open(database_url)  # a second migration finds nothing to do
+    try:
+        key = migrated.get_key(issued.key.id)
+        assert key is not None and key.limits == KeyLimits()
+        assert migrated.authenticate_appcode(issued.appcode) == key
+        updated = migrated.set_limits(key.id, KeyLimits(rps=1.0, burst=1, daily_quota=2))
+        assert updated.limits == KeyLimits(1.0, 1, 2)
+        migrated.record_request(_entry(key.id, 200))
+        assert [r.key_id for r in migrated.recent()] == [key.id]
+    finally:
+        migrated.close()
+    assert len(_raw_rows(database_url, "SELECT * FROM api_keys")[0]) == 10
+
+
+# --- recent requests ---------------------------------------------------------------------
+
+
+def _entry(
+    key_id: str, code: int, score: float | None = None, at: datetime | None = None, n: int = 0
+) -> RecentRequest:
+    moment = at or datetime.now(UTC)
+    return RecentRequest(moment, key_id, f"req{n:029d}", code, score, 12.5 + n)
+
+
+def test_recent_requests_keep_only_the_newest(database_url: str) -> None:
+    kept = KeyStore(database_url, SecretCipher(SERVER_KEY), recent_kept=5)
+    kept.create_schema()
+    try:
+        when = datetime(2024, 6, 1, 8, 0, tzinfo=UTC)
+        for n in range(8):
+            code = 200 if n % 2 == 0 else 4004
+            kept.record_request(_entry(f"key_{n % 2}", code, round(0.5 + n / 100, 2), when, n))
+        newest = kept.recent(100)
+        assert [r.request_id for r in newest] == [f"req{n:029d}" for n in (7, 6, 5, 4, 3)]
+        assert newest[0] == RecentRequest(when, "key_1", f"req{7:029d}", 4004, 0.57, 19.5)
+        assert len(_raw_rows(database_url, "SELECT id FROM recent_requests")) == 5
+        assert [r.request_id[-1] for r in kept.recent(2)] == ["7", "6"]
+        assert {r.key_id for r in kept.recent(100, key_id="key_0")} == {"key_0"}
+        # Every request is still counted in the daily usage, beyond the recent window.
+        assert sum(r.count for r in kept.usage()) == 8
+        kept.record_request(_entry("key_x", 4002, None, when, 9))
+        assert kept.recent(1)[0].score is None
+    finally:
+        kept.close()
+
+
+def test_used_today_counts_served_requests_of_that_day(store: KeyStore) -> None:
+    now = datetime(2024, 7, 1, 23, 0, tzinfo=UTC)
+    for code in (200, 4004, 4001, 4029, 4029):
+        store.record_request(_entry("key_q", code, at=now))
+    store.record_request(_entry("key_q", 200, at=now - timedelta(days=1)))
+    store.record_request(_entry("key_other", 200, at=now))
+    assert store.used_today("key_q", now) == 3  # the 4029 refusals are not service
+    assert store.used_today("key_q", now + timedelta(hours=2)) == 0  # a new UTC day
+    assert store.used_today("key_none", now) == 0

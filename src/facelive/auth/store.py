@@ -13,23 +13,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    URL,
     Connection,
     Engine,
     Table,
     create_engine,
     event,
     func,
-    make_url,
+    inspect,
     select,
     text,
     update,
@@ -37,11 +34,28 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
+from facelive.auth.engine import WRITE, engine_url, on_sqlite_begin, on_sqlite_connect
+from facelive.auth.records import ApiKey, IssuedKey, KeyLimits, RecentRequest, UsageRow
 from facelive.auth.secrets import SecretCipher
-from facelive.auth.tables import api_keys, metadata, signature_nonces, usage_daily
+from facelive.auth.tables import (
+    LIMIT_COLUMNS,
+    api_keys,
+    metadata,
+    recent_requests,
+    signature_nonces,
+    usage_daily,
+)
 
-_WRITE = "facelive_write"
-_BUSY_TIMEOUT_MS = 5000
+__all__ = [
+    "ApiKey",
+    "IssuedKey",
+    "KeyLimits",
+    "KeyStore",
+    "RecentRequest",
+    "UsageRow",
+    "appcode_hash",
+]
+
 _NONCE_PURGE_EVERY_S = 60.0
 # Arbitrary constant naming the PostgreSQL advisory lock that serialises schema creation.
 _SCHEMA_LOCK_ID = 0x66616365  # "face"
@@ -51,41 +65,12 @@ _KEY_COLUMNS = (
     api_keys.c.app_key,
     api_keys.c.created_at,
     api_keys.c.revoked_at,
+    api_keys.c.rate_limit_rps,
+    api_keys.c.rate_limit_burst,
+    api_keys.c.daily_quota,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    """A key as listed: its public parts only. Times are timezone-aware UTC."""
-
-    id: str
-    name: str
-    app_key: str
-    created_at: datetime
-    revoked_at: datetime | None
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedKey:
-    """Plaintext credentials, returned only by create and rotate: they cannot be read back."""
-
-    key: ApiKey
-    appcode: str
-    app_secret: str
-
-
-@dataclass(frozen=True, slots=True)
-class UsageRow:
-    """``count`` responses with contract code ``code`` for one key on one UTC day."""
-
-    key_id: str
-    day: date
-    code: int
-    count: int
+# A 4029 answer is the quota or rate limit at work, not a request served: it does not count.
+_NOT_COUNTED = (4029,)
 
 
 def appcode_hash(appcode: str) -> str:
@@ -98,57 +83,13 @@ def appcode_hash(appcode: str) -> str:
 
 
 def _key_from_row(row: Sequence[Any]) -> ApiKey:
-    key_id, name, app_key, created_at, revoked_at = row
-    return ApiKey(key_id, name, app_key, created_at, revoked_at)
-
-
-def _engine_url(url: str) -> URL:
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend in ("postgresql", "postgres") and parsed.drivername in ("postgresql", "postgres"):
-        return parsed.set(drivername="postgresql+psycopg")
-    if backend not in ("sqlite", "postgresql"):
-        raise ValueError(
-            f"unsupported database URL scheme {parsed.drivername!r}: use "
-            "sqlite:////absolute/path/facelive.db or postgresql://user:password@host:port/db"
-        )
-    return parsed
-
-
-def _enable_wal(dbapi_conn: sqlite3.Connection) -> None:
-    """WAL lets readers run beside the one writer, in this process and in others.
-
-    Converting a new file to WAL needs an exclusive lock and answers SQLITE_BUSY at once,
-    without waiting out busy_timeout, when other connections open the file at that moment
-    (several workers starting on a fresh database), so it is retried for a while.
-    """
-    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            dbapi_conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
-def _on_sqlite_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
-    # Let SQLAlchemy emit BEGIN itself (see _on_sqlite_begin) instead of the driver.
-    dbapi_conn.isolation_level = None
-    dbapi_conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-    _enable_wal(dbapi_conn)
-    # Every commit survives a crash of the process (kill -9); a power cut may lose the last.
-    dbapi_conn.execute("PRAGMA synchronous=NORMAL")
-    dbapi_conn.execute("PRAGMA foreign_keys=ON")
-
-
-def _on_sqlite_begin(conn: Connection) -> None:
-    # A deferred transaction that reads, then writes, fails at once with "database is locked"
-    # when another process wrote in between; BEGIN IMMEDIATE takes the write lock up front,
-    # so concurrent writers wait (busy_timeout) instead.
-    write = conn.get_execution_options().get(_WRITE, False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    key_id, name, app_key, created_at, revoked_at, rps, burst, quota = row
+    limits = KeyLimits(
+        None if rps is None else float(rps),
+        None if burst is None else int(burst),
+        None if quota is None else int(quota),
+    )
+    return ApiKey(key_id, name, app_key, created_at, revoked_at, limits)
 
 
 class KeyStore:
@@ -157,16 +98,18 @@ class KeyStore:
     Safe to share between threads; several processes may open the same database at once.
     """
 
-    def __init__(self, url: str, cipher: SecretCipher) -> None:
-        parsed = _engine_url(url)
+    def __init__(self, url: str, cipher: SecretCipher, recent_kept: int = 1000) -> None:
+        """``recent_kept``: how many recent requests ``record_request`` keeps (newest)."""
+        parsed = engine_url(url)
         self._cipher = cipher
+        self._recent_kept = max(1, recent_kept)
         self._engine: Engine = create_engine(parsed, pool_pre_ping=True)
         self._dialect = self._engine.dialect.name
         if self._dialect == "sqlite":
-            event.listen(self._engine, "connect", _on_sqlite_connect)
-            event.listen(self._engine, "begin", _on_sqlite_begin)
+            event.listen(self._engine, "connect", on_sqlite_connect)
+            event.listen(self._engine, "begin", on_sqlite_begin)
         # Same pool; transactions begun from it take SQLite's write lock at BEGIN.
-        self._writer = self._engine.execution_options(**{_WRITE: True})
+        self._writer = self._engine.execution_options(**{WRITE: True})
         self._next_purge = 0.0
 
     @staticmethod
@@ -178,11 +121,13 @@ class KeyStore:
         return f"sqlite:///{data_dir.resolve() / 'facelive.db'}"
 
     def create_schema(self) -> None:
-        """Creates missing tables; safe when several processes start at once."""
+        """Creates missing tables and adds columns that older databases lack; safe when
+        several processes start at once (one transaction under the write lock)."""
         with self._writer.begin() as conn:
             if self._dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SCHEMA_LOCK_ID})
             metadata.create_all(conn, checkfirst=True)
+            _add_missing_columns(conn)
 
     # --- keys ---------------------------------------------------------------------------
 
@@ -219,6 +164,24 @@ class KeyStore:
         with self._engine.connect() as conn:
             row = conn.execute(select(*_KEY_COLUMNS).where(api_keys.c.id == key_id)).first()
         return None if row is None else _key_from_row(row)
+
+    def set_limits(self, key_id: str, limits: KeyLimits) -> ApiKey:
+        """Replaces the key's own limits (``None`` fields: the server default); they apply
+        from the next request, in every worker. ``KeyError`` if the key is unknown."""
+        with self._writer.begin() as conn:
+            conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id)
+                .values(
+                    rate_limit_rps=limits.rps,
+                    rate_limit_burst=limits.burst,
+                    daily_quota=limits.daily_quota,
+                )
+            )
+            row = conn.execute(select(*_KEY_COLUMNS).where(api_keys.c.id == key_id)).first()
+        if row is None:
+            raise KeyError(key_id)
+        return _key_from_row(row)
 
     def count_keys(self) -> int:
         """How many keys exist, revoked ones included."""
@@ -321,19 +284,55 @@ class KeyStore:
 
     def record_usage(self, key_id: str, code: int, when: datetime | None = None) -> None:
         """Counts one response with ``code`` for ``key_id`` on the UTC day of ``when`` (now)."""
-        moment = datetime.now(UTC) if when is None else when
-        if moment.tzinfo is None:
-            raise ValueError("record_usage needs a timezone-aware datetime")
-        count = usage_daily.c["count"]
-        insert = self._insert(usage_daily).values(
-            key_id=key_id, day=moment.astimezone(UTC).date(), code=code, count=1
-        )
-        upsert = insert.on_conflict_do_update(
-            index_elements=[usage_daily.c.key_id, usage_daily.c.day, usage_daily.c.code],
-            set_={"count": count + 1},
+        with self._writer.begin() as conn:
+            conn.execute(self._usage_upsert(key_id, code, when))
+
+    def record_request(self, entry: RecentRequest) -> None:
+        """Counts the answer in the daily usage and keeps its metadata among the newest
+        ``recent_kept`` requests, older ones deleted, in one transaction."""
+        cutoff = (
+            select(recent_requests.c.id)
+            .order_by(recent_requests.c.id.desc())
+            .offset(self._recent_kept)
+            .limit(1)
+            .scalar_subquery()
         )
         with self._writer.begin() as conn:
-            conn.execute(upsert)
+            conn.execute(self._usage_upsert(entry.key_id, entry.code, entry.at))
+            conn.execute(
+                recent_requests.insert().values(
+                    at=entry.at,
+                    key_id=entry.key_id,
+                    request_id=entry.request_id,
+                    code=entry.code,
+                    score=entry.score,
+                    latency_ms=entry.latency_ms,
+                )
+            )
+            conn.execute(recent_requests.delete().where(recent_requests.c.id <= cutoff))
+
+    def recent(self, limit: int = 100, key_id: str | None = None) -> list[RecentRequest]:
+        """The newest recorded requests first, at most ``limit``."""
+        t = recent_requests
+        query = select(t.c.at, t.c.key_id, t.c.request_id, t.c.code, t.c.score, t.c.latency_ms)
+        if key_id is not None:
+            query = query.where(t.c.key_id == key_id)
+        query = query.order_by(t.c.id.desc()).limit(max(0, limit))
+        with self._engine.connect() as conn:
+            return [
+                RecentRequest(at, key, rid, int(code), score, float(ms))
+                for at, key, rid, code, score, ms in conn.execute(query)
+            ]
+
+    def used_today(self, key_id: str, now: datetime | None = None) -> int:
+        """Requests counted for this key on the current UTC day, 4029 answers excluded."""
+        day = (now or datetime.now(UTC)).astimezone(UTC).date()
+        t = usage_daily
+        query = select(func.coalesce(func.sum(t.c["count"]), 0)).where(
+            t.c.key_id == key_id, t.c.day == day, t.c.code.not_in(_NOT_COUNTED)
+        )
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def usage(self, key_id: str | None = None, since: date | None = None) -> list[UsageRow]:
         """Daily counts, by day, key and code; ``since`` is an inclusive UTC day."""
@@ -366,7 +365,36 @@ class KeyStore:
         """Closes pooled connections; the store can be used again (it reconnects)."""
         self._engine.dispose()
 
+    def _usage_upsert(
+        self, key_id: str, code: int, when: datetime | None
+    ) -> postgresql.Insert | sqlite.Insert:
+        moment = datetime.now(UTC) if when is None else when
+        if moment.tzinfo is None:
+            raise ValueError("usage is counted by timezone-aware datetimes only")
+        count = usage_daily.c["count"]
+        insert = self._insert(usage_daily).values(
+            key_id=key_id, day=moment.astimezone(UTC).date(), code=code, count=1
+        )
+        return insert.on_conflict_do_update(
+            index_elements=[usage_daily.c.key_id, usage_daily.c.day, usage_daily.c.code],
+            set_={"count": count + 1},
+        )
+
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         if self._dialect == "postgresql":
             return postgresql.insert(table)
         return sqlite.insert(table)
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """The schema migration: ``ALTER TABLE api_keys ADD COLUMN`` for each limit column a
+    database made by an older facelive lacks. Each is nullable, so existing keys keep the
+    server defaults. Idempotent; the caller holds the schema lock."""
+    present = {column["name"] for column in inspect(conn).get_columns("api_keys")}
+    preparer = conn.dialect.identifier_preparer
+    for name in LIMIT_COLUMNS:
+        if name in present:
+            continue
+        column = api_keys.c[name]
+        kind = column.type.compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE api_keys ADD COLUMN {preparer.quote(name)} {kind}"))

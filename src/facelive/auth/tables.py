@@ -14,6 +14,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Float,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -66,7 +67,15 @@ api_keys = Table(
     Column("secret_enc", Text, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("revoked_at", UtcDateTime(), nullable=True),
+    # Per-key limits; NULL means the server's default. Added after the first release, so
+    # KeyStore.create_schema adds them to older databases (LIMIT_COLUMNS).
+    Column("rate_limit_rps", Float, nullable=True),
+    Column("rate_limit_burst", Integer, nullable=True),
+    Column("daily_quota", BigInteger, nullable=True),
 )
+
+# Columns of api_keys that databases created before them lack; added by ALTER TABLE.
+LIMIT_COLUMNS = ("rate_limit_rps", "rate_limit_burst", "daily_quota")
 
 # One row per accepted signature, so that each is accepted once even across processes.
 signature_nonces = Table(
@@ -88,4 +97,20 @@ usage_daily = Table(
     Column("code", Integer, nullable=False),
     Column("count", BigInteger, nullable=False),
     PrimaryKeyConstraint("key_id", "day", "code"),
+)
+
+# Metadata of the latest requests (never images), trimmed to the newest N rows so that every
+# worker and the operator console share one bounded log.
+recent_requests = Table(
+    "recent_requests",
+    metadata,
+    # SQLite only auto-numbers an INTEGER PRIMARY KEY; PostgreSQL gets a BIGSERIAL.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("request_id", String(32), nullable=False),
+    Column("code", Integer, nullable=False),
+    # Calibrated liveness score when a face was scored, else NULL.
+    Column("score", Float, nullable=True),
+    Column("latency_ms", Float, nullable=False),
 )

@@ -1,0 +1,62 @@
+"""Connecting the key store's engine: URL schemes, and SQLite made safe for several
+processes (WAL, busy timeout, BEGIN IMMEDIATE for writers)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from sqlalchemy import URL, Connection, make_url
+
+# Execution option that marks a writer's connection (see on_sqlite_begin).
+WRITE = "facelive_write"
+BUSY_TIMEOUT_MS = 5000
+
+
+def engine_url(url: str) -> URL:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres") and parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(
+            f"unsupported database URL scheme {parsed.drivername!r}: use "
+            "sqlite:////absolute/path/facelive.db or postgresql://user:password@host:port/db"
+        )
+    return parsed
+
+
+def _enable_wal(dbapi_conn: sqlite3.Connection) -> None:
+    """WAL lets readers run beside the one writer, in this process and in others.
+
+    Converting a new file to WAL needs an exclusive lock and answers SQLITE_BUSY at once,
+    without waiting out busy_timeout, when other connections open the file at that moment
+    (several workers starting on a fresh database), so it is retried for a while.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def on_sqlite_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+    # Let SQLAlchemy emit BEGIN itself (see _on_sqlite_begin) instead of the driver.
+    dbapi_conn.isolation_level = None
+    dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    _enable_wal(dbapi_conn)
+    # Every commit survives a crash of the process (kill -9); a power cut may lose the last.
+    dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+    dbapi_conn.execute("PRAGMA foreign_keys=ON")
+
+
+def on_sqlite_begin(conn: Connection) -> None:
+    # A deferred transaction that reads, then writes, fails at once with "database is locked"
+    # when another process wrote in between; BEGIN IMMEDIATE takes the write lock up front,
+    # so concurrent writers wait (busy_timeout) instead.
+    write = conn.get_execution_options().get(WRITE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
