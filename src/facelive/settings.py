@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -166,6 +166,32 @@ class Settings(BaseSettings):
         default=10, ge=1, description="Requests a key may send at once above rate_limit_rps."
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Bearer token of the operator console at /admin and its API under /admin/api "
+            "(at least 16 characters). Unset: /admin and /admin/api answer 404."
+        ),
+    )
+    recent_requests: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "How many recent requests (metadata only: time, key, code, score, latency) the key "
+            "store keeps for the console and `facelive keys recent`; older ones are deleted."
+        ),
+    )
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty variable means unset; a short token could be guessed.
+        if value is None or value.get_secret_value() == "":
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("FACELIVE_ADMIN_TOKEN must be at least 16 characters")
+        return value
 
     def onnx_threads(self) -> int:
         if self.threads:

@@ -1,4 +1,5 @@
-"""One liveness request, start to finish: auth -> body -> image -> check -> usage -> envelope.
+"""One liveness request, start to finish: auth -> limits -> body -> image -> check -> usage
+-> envelope.
 
 Blocking work (key-store queries, URL fetching, decoding and inference) runs in worker
 threads; inference additionally waits for a slot in ``inference_slots`` so a burst of
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import anyio
@@ -20,7 +22,8 @@ from starlette.responses import Response
 from facelive.api.metrics import Metrics
 from facelive.api.request_body import LivenessRequest, max_body_bytes, parse_request
 from facelive.api.responses import envelope_response
-from facelive.auth.rate_limit import RateLimiter
+from facelive.auth.rate_limit import RateLimiter, check_daily_quota
+from facelive.auth.records import ApiKey, RecentRequest
 from facelive.auth.schemes import Authenticator
 from facelive.auth.store import KeyStore
 from facelive.envelope import result_code
@@ -59,7 +62,7 @@ class LivenessService:
             principal = await run_in_threadpool(self.authenticator.authenticate, request.headers)
             key_id = principal.key.id
             request.state.key_id = key_id
-            self.rate_limiter.acquire(key_id)
+            await self._admit(principal.key)
             raw = await self._read_body(request)
             # JSON parsing and base64 decoding of up to ~28 MB: off the event loop.
             parsed = await run_in_threadpool(
@@ -74,12 +77,28 @@ class LivenessService:
             outcome = InternalError()
         code = _code(outcome)
         if key_id is not None:
-            await run_in_threadpool(self._record_usage, key_id, code)
+            entry = RecentRequest(
+                at=datetime.now(UTC),
+                key_id=key_id,
+                request_id=request_id,
+                code=code,
+                score=outcome.liveness_score if isinstance(outcome, CheckResult) else None,
+                latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            await run_in_threadpool(self._record, entry)
         times = outcome.times if isinstance(outcome, CheckResult) else None
         self.metrics.observe(code, time.perf_counter() - started, times)
         request.state.code = code
         request.state.times = times
         return envelope_response(request_id, outcome)
+
+    async def _admit(self, key: ApiKey) -> None:
+        """The key's rate limit (its own, else the server's), then its daily quota: 4029."""
+        limits = key.limits
+        self.rate_limiter.acquire(key.id, limits.rps, limits.burst)
+        if limits.daily_quota is not None:
+            used = await run_in_threadpool(self.store.used_today, key.id)
+            check_daily_quota(limits.daily_quota, used)
 
     def _check_declared_length(self, request: Request) -> None:
         declared = request.headers.get("content-length", "").strip()
@@ -112,11 +131,11 @@ class LivenessService:
             self.checker.check, image, parsed.thresh, limiter=self.inference_slots
         )
 
-    def _record_usage(self, key_id: str, code: int) -> None:
+    def _record(self, entry: RecentRequest) -> None:
         try:
-            self.store.record_usage(key_id, code)
+            self.store.record_request(entry)
         except Exception:  # the answer is already decided; a failed count must not change it
-            log.exception("usage record failed", extra={"fields": {"key_id": key_id}})
+            log.exception("usage record failed", extra={"fields": {"key_id": entry.key_id}})
 
 
 def _code(outcome: CheckResult | FaceliveError) -> int:

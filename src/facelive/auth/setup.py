@@ -11,6 +11,7 @@ def open_key_store(settings: Settings) -> KeyStore:
     """A ready key store (schema created if needed) for these settings."""
     configured = settings.secret_key.get_secret_value() if settings.secret_key else None
     cipher = SecretCipher(load_or_create_server_key(settings.data_dir, configured))
-    store = KeyStore(KeyStore.url_for(settings.data_dir, settings.database_url), cipher)
+    url = KeyStore.url_for(settings.data_dir, settings.database_url)
+    store = KeyStore(url, cipher, recent_kept=settings.recent_requests)
     store.create_schema()
     return store
