@@ -17,6 +17,7 @@ from typing import Any
 from facelive import __version__
 from facelive.envelope import build_envelope, new_request_id
 from facelive.errors import BadImageError, FaceliveError
+from facelive.keys_cli import add_key_commands
 from facelive.models.manifest import load_manifest
 from facelive.models.store import FileState, ModelStore
 from facelive.settings import Settings
@@ -85,18 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{field.description} (FACELIVE_{name.upper()})",
         )
 
-    keys = commands.add_parser("keys", help="manage API keys")
-    key_commands = keys.add_subparsers(dest="action", required=True)
-    create = key_commands.add_parser("create", help="create a key; its secrets are shown once")
-    create.add_argument("--name", required=True)
-    create.add_argument("--json", action="store_true")
-    listing = key_commands.add_parser("list", help="list keys (never their secrets)")
-    listing.add_argument("--json", action="store_true")
-    revoke = key_commands.add_parser("revoke", help="revoke a key at once, in every worker")
-    revoke.add_argument("id")
-    rotate = key_commands.add_parser("rotate", help="new AppCode and AppSecret for a key")
-    rotate.add_argument("id")
-    rotate.add_argument("--json", action="store_true")
+    keys = commands.add_parser("keys", help="manage API keys, their limits and usage")
+    add_key_commands(keys)
     return parser
 
 

@@ -23,8 +23,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facelive import __version__
-from facelive.api import request_log
+from facelive.api import admin, request_log
 from facelive.api.metrics import Metrics
+from facelive.api.pages import mount_pages
 from facelive.api.responses import envelope_response
 from facelive.api.routes import router
 from facelive.api.service import LivenessService
@@ -32,7 +33,7 @@ from facelive.auth.rate_limit import RateLimiter
 from facelive.auth.schemes import Authenticator
 from facelive.auth.setup import open_key_store
 from facelive.envelope import new_request_id
-from facelive.errors import InternalError, InvalidParameterError
+from facelive.errors import FaceliveError, InternalError, InvalidParameterError
 from facelive.remote_image import UrlPolicy
 from facelive.settings import Settings
 
@@ -172,8 +173,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContext)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(FaceliveError, admin.facelive_error)
     app.add_exception_handler(Exception, _internal_error)
     app.include_router(router)
+    app.include_router(admin.router)
+    mount_pages(app)
     _document_security(app)
     return app
 
