@@ -119,6 +119,19 @@ def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     live.stop()
 
 
+# The operator console's token for admin_server (at least 16 characters).
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def admin_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server with the operator console on (FACELIVE_ADMIN_TOKEN set)."""
+    env = server_env(model_dir, FACELIVE_ADMIN_TOKEN=ADMIN_TOKEN)
+    live = LiveServer(tmp_path_factory.mktemp("admin-server"), env).start()
+    yield live
+    live.stop()
+
+
 @pytest.fixture
 def creds(server: LiveServer) -> Credentials:
     return new_key(server)
