@@ -27,6 +27,9 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # A synthetic camera (a moving test pattern) that needs no permission prompt.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 ]
 SAMPLES = "images/minivision-ai__Silent-Face-Anti-Spoofing/images/sample"
 LIVE_GREEN = (0x1A, 0x7F, 0x37)  # the box colour of a live verdict (demo.js)
@@ -147,6 +150,27 @@ def test_demo_page_shows_error_envelopes(
     expect(page.locator("#verdict")).to_have_text("Key refused / 认证失败")
     assert page.locator("#photo").get_attribute("data-box") == ""
     page.screenshot(path=str(artifacts / "demo-error-4010.png"), full_page=True)
+
+
+def test_demo_page_takes_a_camera_snapshot(
+    page: Page, admin_server: LiveServer, artifacts: Path
+) -> None:
+    creds = console_key(admin_server, "browser-camera")
+    page.goto(admin_server.base_url + "/")
+    page.fill("#appcode", creds.appcode)
+    page.click("#camera-start")
+    expect(page.locator("#camera")).to_be_visible()
+    page.wait_for_function("document.getElementById('video').videoWidth > 0")
+    page.click("#snap")
+    wait_for_run(page, 1)
+    expect(page.locator("#camera")).to_be_hidden()  # the camera is released after the shot
+    # Chromium's synthetic camera films a test pattern, not a face: the snapshot went to the
+    # API as a JPEG, was decoded, and no face was found.
+    raw = json.loads(page.locator("#raw").text_content() or "")
+    assert raw["code"] == 4002, raw
+    expect(page.locator("#error-code")).to_have_text("4002")
+    assert page.evaluate("document.getElementById('photo').width") > 1  # the shot is shown
+    page.screenshot(path=str(artifacts / "demo-camera.png"), full_page=True)
 
 
 def test_demo_page_fits_a_phone(
