@@ -175,3 +175,20 @@ def test_sampling_balances_classes_and_damps_large_sources() -> None:
     assert plain[:90].sum() / plain[90:100].sum() == pytest.approx(9.0)
     boosted = sample_weights(source, live, np.arange(120) == 0, TrainConfig(whole_frame_boost=3))
     assert boosted[0] == pytest.approx(3 * boosted[1])
+
+
+def test_interpolation_lands_between_the_upstream_and_the_fine_tuned_weights(
+    model_dir: Path,
+) -> None:
+    from facelive.training.train import interpolate
+
+    model = onnx.load(model_dir / "minifasnet" / "MiniFASNetV2.onnx")
+    tuned = OnnxModule(model)
+    with torch.no_grad():
+        for p in tuned.parameters():
+            p.add_(1.0)
+    half = interpolate(OnnxModule(model), tuned, 0.5)
+    base = OnnxModule(model)
+    for name, param in half.params.items():
+        expected = base.params[name] + 0.5 * (tuned.params[name] - base.params[name])
+        assert torch.allclose(param, expected)

@@ -43,6 +43,11 @@ class TrainConfig:
     source_balance: str = "sqrt"
     # Whole camera frames are rare in the data and common in production.
     whole_frame_boost: float = 3.0
+    # How much of the fine-tuning step to keep: 1.0 keeps the fine-tuned weights; 0.5 lands
+    # halfway back to the upstream ones (weight-space ensembling, "WiSE-FT"), which keeps
+    # more of what the upstream model knew about cameras absent from the training data, at
+    # no cost at inference time.
+    interpolation: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,8 @@ def parse_config(raw: dict[str, Any], base: Path) -> RunConfig:
     if not models:
         raise ValueError("no [[models]] to train")
     train = TrainConfig(**raw.get("train", {}), seed=int(raw.get("seed", 7)))
+    if not 0.0 < train.interpolation <= 1.0:
+        raise ValueError("train.interpolation must be in (0, 1]")
     if train.source_balance not in ("sqrt", "none"):
         raise ValueError(f"source_balance must be 'sqrt' or 'none', not {train.source_balance!r}")
     folds = int(raw.get("cv", {}).get("folds", 3))

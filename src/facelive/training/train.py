@@ -90,4 +90,14 @@ def fine_tune(
             steps_per_epoch = max(1, len(patches) // config.batch_size)
             log(f"epoch {epoch + 1}/{config.epochs} loss {total / steps_per_epoch:.4f}")
     module.eval()
+    if config.interpolation < 1.0:
+        return interpolate(OnnxModule(model), module, config.interpolation)
     return module
+
+
+def interpolate(base: OnnxModule, tuned: OnnxModule, fraction: float) -> OnnxModule:
+    """``base + fraction * (tuned - base)``, parameter by parameter (same graph)."""
+    with torch.no_grad():
+        for name, param in base.params.items():
+            param.copy_(param + fraction * (tuned.params[name] - param))
+    return base.eval()
