@@ -41,6 +41,9 @@ lr = 1e-4
 [cv]
 folds = 2
 
+[profile]
+with_upstream = true
+
 [[models]]
 base = "minifasnet_v2"
 name = "facelive_v2"
@@ -97,6 +100,7 @@ def test_config_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     assert config.data[1].exclude_origins == ("CelebA-Spoof",)
     assert config.out_dir == tmp_path / "run"
     assert config.train.seed == 3 and config.train.batch_size == 4 and config.folds == 2
+    assert config.with_upstream
 
 
 @pytest.mark.parametrize(
@@ -175,15 +179,17 @@ def test_shipping_installs_the_weights_as_the_default_profile(
     lines = ship(root / "run", report, package)
     assert any("default profile is now 'facelive'" in line for line in lines)
     manifest = parse_manifest(json.loads((package / "manifest.json").read_text("utf-8")))
-    assert [m.name for m in manifest.liveness] == ["facelive_v2", "facelive_v1se"]
+    # with_upstream: the profile scores with the upstream and the fine-tuned models together.
+    ours = ["facelive_v2", "facelive_v1se"]
+    assert [m.name for m in manifest.liveness] == ["minifasnet_v2", "minifasnet_v1se", *ours]
     assert [m.name for m in manifest.liveness_for("upstream")] == [
         "minifasnet_v2",
         "minifasnet_v1se",
     ]
-    for spec in manifest.liveness:
+    for spec in manifest.liveness[2:]:
         assert spec.packaged and not spec.commercial_use
         assert sha256_of(package / spec.relative_path) == spec.sha256
         assert (
             spec.crop_scale == manifest.get(spec.name.replace("facelive", "minifasnet")).crop_scale
         )
-    assert manifest.calibration_for(("facelive_v2", "facelive_v1se")) is not None
+    assert manifest.calibration_for(tuple(m.name for m in manifest.liveness)) is not None

@@ -58,6 +58,10 @@ class RunConfig:
     folds: int
     out_dir: Path
     cache_dir: Path
+    # Score with the upstream models and the fine-tuned ones together (their mean): the
+    # fine-tuned ones learn the attacks in the data, the upstream ones keep what they knew
+    # about cameras the data lacks.
+    with_upstream: bool = False
 
     @property
     def evaluated(self) -> tuple[DataSource, ...]:
@@ -89,6 +93,7 @@ def parse_config(raw: dict[str, Any], base: Path) -> RunConfig:
     if train.source_balance not in ("sqrt", "none"):
         raise ValueError(f"source_balance must be 'sqrt' or 'none', not {train.source_balance!r}")
     folds = int(raw.get("cv", {}).get("folds", 3))
+    with_upstream = bool(raw.get("profile", {}).get("with_upstream", False))
     if folds < 2:
         raise ValueError("cv.folds must be at least 2")
     return RunConfig(
@@ -98,6 +103,7 @@ def parse_config(raw: dict[str, Any], base: Path) -> RunConfig:
         folds=folds,
         out_dir=_path(base, raw.get("out_dir", "runs/latest")),
         cache_dir=_path(base, raw.get("cache_dir", "cache")),
+        with_upstream=with_upstream,
     )
 
 

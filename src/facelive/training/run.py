@@ -118,9 +118,15 @@ def report_cv(
     data: PatchSet,
     upstream_calibration: Calibration,
     log: Callable[[str], object],
+    with_upstream: bool = False,
 ) -> tuple[Calibration, dict[str, Any]]:
-    """Calibration fitted on the out-of-fold scores, and every fold's figures with it."""
-    tuned, upstream = cv.tuned.mean(0), cv.upstream.mean(0)
+    """Calibration fitted on the out-of-fold scores, and every fold's figures with it.
+
+    ``with_upstream``: the profile scores with the upstream and the fine-tuned models
+    together, so "tuned" means the mean of all of them.
+    """
+    upstream = cv.upstream.mean(0)
+    tuned = np.concatenate([cv.upstream, cv.tuned]).mean(0) if with_upstream else cv.tuned.mean(0)
     calibration = fit_calibration(tuned, data.live, data.whole_frame)
     folds = []
     for n, fold in enumerate(cv.folds):
@@ -163,7 +169,11 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
         upstream_calibration = crop_manifest.calibration_for(tuple(s.name for s in bases_specs))
         result = cross_validate(evaluated, extra, bases, config.train, config.folds, log)
         calibration, report["cross_validation"] = report_cv(
-            result, evaluated, upstream_calibration or Calibration.identity(), log
+            result,
+            evaluated,
+            upstream_calibration or Calibration.identity(),
+            log,
+            config.with_upstream,
         )
         report["calibration"] = {"raw": calibration.raw, "calibrated": calibration.calibrated}
         log(f"calibration from out-of-fold scores: {report['calibration']}")
@@ -189,6 +199,8 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
         }
         for t, e in zip(config.models, exported, strict=True)
     ]
+    profile = [*(s.name for s in bases_specs)] if config.with_upstream else []
+    report["profile"] = profile + [t.name for t in config.models]
     report["minutes"] = round((time.perf_counter() - started) / 60, 1)
     log(f"done in {report['minutes']} min")
     (config.out_dir / "report.json").write_text(

@@ -55,11 +55,12 @@ def ship(run_dir: Path, report: dict[str, Any], package: Path | None = None) -> 
         names.append(model["name"])
         done.append(f"installed {target} ({model['sha256']})")
     manifest["models"] = list(by_name.values())
-    manifest["profiles"][PROFILE] = names
+    profile = report.get("profile", names)
+    manifest["profiles"][PROFILE] = profile
     manifest["profiles"]["default"] = PROFILE
     if "calibration" in report:
-        manifest["calibrations"][calibration_key(tuple(names))] = report["calibration"]
-        done.append(f"calibration for {calibration_key(tuple(names))}: {report['calibration']}")
+        manifest["calibrations"][calibration_key(tuple(profile))] = report["calibration"]
+        done.append(f"calibration for {calibration_key(tuple(profile))}: {report['calibration']}")
     manifest_path.write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
