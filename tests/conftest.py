@@ -69,6 +69,12 @@ def checker(settings: Settings) -> LivenessChecker:
 
 
 @pytest.fixture(scope="session")
+def upstream_checker(settings: Settings) -> LivenessChecker:
+    """The MiniFASNet weights as published (FACELIVE_MODEL_PROFILE=upstream)."""
+    return LivenessChecker.from_settings(settings.model_copy(update={"model_profile": "upstream"}))
+
+
+@pytest.fixture(scope="session")
 def live_jpeg(fas_dev: Path) -> bytes:
     """A whole camera frame of a live person (minivision's own sample)."""
     path = fas_dev / "images/minivision-ai__Silent-Face-Anti-Spoofing/images/sample/image_T1.jpg"

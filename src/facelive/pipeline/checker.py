@@ -54,6 +54,13 @@ class LivenessChecker:
         store = ModelStore.from_settings(settings)
         threads = settings.onnx_threads()
         specs = manifest.liveness_for(settings.model_profile, settings.extra_models)
+        calibration = manifest.calibration_for(tuple(s.name for s in specs))
+        if calibration is None:
+            # Uncalibrated scores would make every threshold meaningless: refuse to start.
+            raise ValueError(
+                f"no score calibration is fitted for the models {[s.name for s in specs]}; "
+                f"fitted: {sorted(manifest.calibrations)}"
+            )
         detector = FaceDetector(
             create_session(store.path_for(manifest.detector), threads),
             DetectorConfig(max_side=settings.detect_max_side, min_score=settings.detect_min_score),
@@ -68,7 +75,7 @@ class LivenessChecker:
             manifest.box_mapping,
             limits,
             settings.thresh,
-            manifest.calibration_for(tuple(s.name for s in specs)),
+            calibration,
         )
 
     def crop_patches(
