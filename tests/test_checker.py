@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from facelive.errors import BadImageError, InternalError, InvalidThresholdError, NoFaceError
 from facelive.evaluation.metrics import roc_auc
+from facelive.models.calibration import Calibration
 from facelive.models.manifest import load_manifest
 from facelive.pipeline.checker import LivenessChecker
 from facelive.pipeline.score import LivenessModel
@@ -26,10 +29,12 @@ def test_live_frame_is_live(checker: LivenessChecker, live_jpeg: bytes) -> None:
     assert result.thresh == 0.8
     assert result.risk_reason == ""
     assert result.face_count == 1
-    assert [m.model for m in result.model_scores] == ["minifasnet_v2", "minifasnet_v1se"]
-    mean = sum(m.live for m in result.model_scores) / 2
-    assert result.raw_score == mean
-    assert result.liveness_score == checker.calibration(mean)
+    assert [m.model for m in result.model_scores] == [m.name for m in load_manifest().liveness]
+    mean = sum(m.live for m in result.model_scores) / len(result.model_scores)
+    assert result.raw_score == pytest.approx(mean, abs=1e-12)
+    # A camera frame: the face spans well under the tight-crop share.
+    assert result.face.box.share_of(480, 640) < checker.tight_face_share
+    assert result.liveness_score == checker.calibration(result.raw_score, tight=False)
     assert result.quality == ()
     for m in result.model_scores:
         assert abs(sum(m.probabilities) - 1.0) < 1e-6
@@ -138,3 +143,27 @@ def test_a_model_set_without_a_fitted_calibration_is_refused(settings: Settings)
     bare = dataclasses.replace(manifest, calibrations={})
     with pytest.raises(ValueError, match="no score calibration"):
         LivenessChecker.from_settings(settings, bare)
+
+
+def test_a_tight_crop_is_calibrated_as_one(checker: LivenessChecker, live_jpeg: bytes) -> None:
+    frame = checker.check(live_jpeg)
+    # OpenCV applies the sample's EXIF orientation, as the pipeline does.
+    image = cv2.imdecode(np.frombuffer(live_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape[:2] == (640, 480)
+    b = frame.face.box
+    x, y = int(b.x + b.w * 0.05), int(b.y + b.h * 0.05)
+    crop = image[y : int(y + b.h * 0.9), x : int(x + b.w * 0.9)]
+    ok, encoded = cv2.imencode(".jpg", crop)
+    assert ok
+    result = checker.check(encoded.tobytes())
+    share = result.face.box.share_of(result.image_width, result.image_height)
+    assert share >= checker.tight_face_share
+    assert checker.calibration.tight is not None
+    assert result.liveness_score == checker.calibration(result.raw_score, tight=True)
+    # With maps that disagree wildly, the tight one is the one applied.
+    odd = copy.copy(checker)
+    odd.calibration = Calibration(
+        (0.0, 1.0), (0.0, 1.0), Calibration((0.0, 1 - 1e-12, 1.0), (0.0, 0.25, 1.0))
+    )
+    assert odd.check(encoded.tobytes()).liveness_score < 0.3
+    assert odd.check(live_jpeg).liveness_score > 0.9

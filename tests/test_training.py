@@ -143,7 +143,14 @@ def test_cross_validation_scores_every_row_out_of_fold(model_dir: Path) -> None:
         text = np.array([""] * n)
         attack = np.where(live, "none", "print")
         return PatchSet(
-            (patches, patches.copy()), live, attack, src, text, np.array(["no"] * n), text
+            (patches, patches.copy()),
+            live,
+            attack,
+            src,
+            text,
+            np.array(["no"] * n),
+            text,
+            np.full(n, 0.5),
         )
 
     models = [onnx.load(model_dir / "minifasnet" / f"{m}.onnx") for m in MODELS]

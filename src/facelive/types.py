@@ -47,6 +47,14 @@ class Box:
     def center(self) -> tuple[float, float]:
         return (self.x + self.w / 2, self.y + self.h / 2)
 
+    def share_of(self, width: int, height: int) -> float:
+        """How much of a width x height picture the box spans: max of the two ratios.
+
+        Near 1 for a tight face crop (the face fills the picture), well under 0.8 for a
+        camera frame.
+        """
+        return max(self.w / width, self.h / height)
+
 
 @dataclass(frozen=True, slots=True)
 class Face:

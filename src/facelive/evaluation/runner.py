@@ -47,6 +47,7 @@ class ScoredImage:
     faces: int
     raw_score: float = -math.inf
     quality: tuple[str, ...] = ()
+    face_share: float = math.nan  # Box.share_of: near 1 for a tight face crop
 
 
 def read_manifest(path: Path) -> Iterator[ManifestRow]:
@@ -87,6 +88,7 @@ def score_rows(
                 result.face_count,
                 result.raw_score,
                 result.quality,
+                result.face.box.share_of(result.image_width, result.image_height),
             )
         except FaceliveError as exc:  # no face, bad image...: not acquired, rejected
             scored = ScoredImage(row, -math.inf, exc.code, 0)

@@ -1,9 +1,9 @@
 """Raw model score -> calibrated ``liveness_score``, a monotone piecewise-linear map.
 
 The knots are data (``calibration`` in the model manifest), fitted by
-``python -m facelive.evaluation.calibrate`` so that thresholds mean something: 0.5 is the
-equal-error point over all of fas-dev, 0.8 keeps live whole camera frames rejected at most 5%
-of the time (remote identity checks), 0.9 at most 10% with fewer attacks let through.
+``python -m facelive.evaluation.calibrate`` so that thresholds mean something (the rules are
+in that module and in docs/accuracy.md). Camera frames and tight face crops get their own
+knots, chosen by how much of the picture the face fills (``tight_face_share``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ class Calibration:
 
     raw: tuple[float, ...]
     calibrated: tuple[float, ...]
+    # Knots for tight face crops (the face fills the picture): the models see little of the
+    # scene there and score live faces far lower, so one map cannot serve both framings.
+    tight: Calibration | None = None
 
     def __post_init__(self) -> None:
         if len(self.raw) != len(self.calibrated) or len(self.raw) < 2:
@@ -34,7 +37,12 @@ class Calibration:
     def identity(cls) -> Calibration:
         return cls((0.0, 1.0), (0.0, 1.0))
 
-    def __call__(self, raw_score: float) -> float:
-        """The calibrated score in [0, 1], rounded to 6 places (the verdict uses this)."""
+    def __call__(self, raw_score: float, tight: bool = False) -> float:
+        """The calibrated score in [0, 1], rounded to 6 places (the verdict uses this).
+
+        ``tight``: the face fills the picture; its own knots apply when there are any.
+        """
+        if tight and self.tight is not None:
+            return self.tight(raw_score)
         clipped = min(1.0, max(0.0, raw_score))
         return round(float(np.interp(clipped, self.raw, self.calibrated)), 6)

@@ -77,6 +77,9 @@ class Manifest:
     default_profile: str
     box_mapping: BoxMapping
     calibrations: dict[str, Calibration]
+    # A face is a tight crop when its box covers at least this share of the picture's width
+    # or height; it then gets the tight-crop calibration.
+    tight_face_share: float = 0.8
 
     @property
     def liveness(self) -> tuple[ModelSpec, ...]:
@@ -138,6 +141,15 @@ def _model_spec(raw: dict[str, Any]) -> ModelSpec:
     return ModelSpec(input=InputSpec(**inp), **fields)
 
 
+def _calibration(raw: dict[str, Any]) -> Calibration:
+    tight = raw.get("tight")
+    return Calibration(
+        tuple(raw["raw"]),
+        tuple(raw["calibrated"]),
+        None if tight is None else Calibration(tuple(tight["raw"]), tuple(tight["calibrated"])),
+    )
+
+
 def parse_manifest(raw: dict[str, Any]) -> Manifest:
     models = tuple(_model_spec(m) for m in raw["models"])
     by_name = {m.name: m for m in models}
@@ -154,10 +166,9 @@ def parse_manifest(raw: dict[str, Any]) -> Manifest:
         default_profile=raw["profiles"]["default"],
         box_mapping=BoxMapping(**mapping),
         calibrations={
-            key: Calibration(tuple(value["raw"]), tuple(value["calibrated"]))
-            for key, value in raw["calibrations"].items()
-            if key != "about"
+            key: _calibration(value) for key, value in raw["calibrations"].items() if key != "about"
         },
+        tight_face_share=float(raw["tight_face_share"]["min_share"]),
     )
 
 

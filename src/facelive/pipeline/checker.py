@@ -35,6 +35,7 @@ class LivenessChecker:
         default_thresh: float = DEFAULT_THRESH,
         calibration: Calibration | None = None,
         quality_limits: QualityLimits | None = None,
+        tight_face_share: float = 0.8,
     ) -> None:
         self.detector = detector
         self.models = models
@@ -43,6 +44,7 @@ class LivenessChecker:
         self.default_thresh = validate_thresh(default_thresh)
         self.calibration = calibration or Calibration.identity()
         self.quality_limits = quality_limits or QualityLimits()
+        self.tight_face_share = tight_face_share
 
     @classmethod
     def from_settings(
@@ -76,6 +78,7 @@ class LivenessChecker:
             limits,
             settings.thresh,
             calibration,
+            tight_face_share=manifest.tight_face_share,
         )
 
     def crop_patches(
@@ -120,7 +123,8 @@ class LivenessChecker:
         t3 = perf_counter()
         scores = self.predict(patches)
         raw = fuse(scores)
-        score = self.calibration(raw)
+        tight = face.box.share_of(image.width, image.height) >= self.tight_face_share
+        score = self.calibration(raw, tight)
         live = is_live(score, thresh)
         issues = assess(image.pixels, face, faces, self.quality_limits)
         t4 = perf_counter()

@@ -23,7 +23,7 @@ from facelive.pipeline.checker import LivenessChecker
 from facelive.pipeline.decode import decode_image
 from facelive.pipeline.detect import largest_face
 
-CACHE_VERSION = 2  # bump when build_patches changes what it stores
+CACHE_VERSION = 3  # bump when build_patches changes what it stores
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,7 @@ class PatchSet:
     origin: npt.NDArray[np.str_]
     cropped: npt.NDArray[np.str_]
     files: npt.NDArray[np.str_]
+    face_share: npt.NDArray[np.float64]  # Box.share_of: near 1 when the face fills the picture
 
     def subset(self, mask: npt.NDArray[np.bool_]) -> PatchSet:
         return PatchSet(
@@ -47,6 +48,7 @@ class PatchSet:
             self.origin[mask],
             self.cropped[mask],
             self.files[mask],
+            self.face_share[mask],
         )
 
     def __len__(self) -> int:
@@ -66,6 +68,7 @@ class PatchSet:
             np.concatenate([s.origin for s in sets]),
             np.concatenate([s.cropped for s in sets]),
             np.concatenate([s.files for s in sets]),
+            np.concatenate([s.face_share for s in sets]),
         )
 
 
@@ -75,6 +78,7 @@ def build_patches(
     """Patches for every row of ``manifest`` with a face; also the count of skipped rows."""
     per_model: list[list[npt.NDArray[np.uint8]]] = [[] for _ in checker.models]
     live, attack, source, origin, cropped, files = [], [], [], [], [], []
+    share: list[float] = []
     skipped = 0
     with manifest.open(newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
@@ -89,7 +93,9 @@ def build_patches(
             if not faces:
                 skipped += 1
                 continue
-            patches = checker.crop_patches(image.pixels, largest_face(faces).box)
+            box = largest_face(faces).box
+            patches = checker.crop_patches(image.pixels, box)
+            share.append(box.share_of(image.width, image.height))
             for store, patch in zip(per_model, patches, strict=True):
                 store.append(patch)
             live.append(row["label"] == "live")
@@ -108,6 +114,7 @@ def build_patches(
             np.array(origin, str),
             np.array(cropped, str),
             np.array(files, str),
+            np.array(share, np.float64),
         ),
         skipped,
     )
@@ -124,6 +131,7 @@ def save(patch_set: PatchSet, path: Path) -> None:
         origin=patch_set.origin,
         cropped=patch_set.cropped,
         files=patch_set.files,
+        face_share=patch_set.face_share,
     )
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("wb") as f:
@@ -142,6 +150,7 @@ def load(path: Path) -> PatchSet:
             data["origin"],
             data["cropped"],
             data["files"],
+            data["face_share"],
         )
 
 

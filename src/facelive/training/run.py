@@ -8,6 +8,7 @@ scores, and each exported file with its sha256.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import math
@@ -23,6 +24,7 @@ import onnx
 import torch
 from tqdm import tqdm
 
+from facelive.evaluation.calibrate import as_json
 from facelive.evaluation.calibrate import fit as fit_calibration
 from facelive.evaluation.metrics import operating_point, threshold_free
 from facelive.models.calibration import Calibration
@@ -73,10 +75,16 @@ def prepare(
 
 
 def figures(
-    scores: npt.NDArray[np.float64], data: PatchSet, calibration: Calibration
+    scores: npt.NDArray[np.float64],
+    data: PatchSet,
+    calibration: Calibration,
+    tight_share: float,
 ) -> dict[str, Any]:
     """Threshold-free figures, and ISO/IEC 30107-3 rates at the default threshold."""
-    calibrated = np.array([calibration(float(s)) for s in scores])
+    tight = data.face_share >= tight_share
+    calibrated = np.array(
+        [calibration(float(s), bool(t)) for s, t in zip(scores, tight, strict=True)]
+    )
     out: dict[str, Any] = {}
     for part, mask in (
         ("all", np.ones(len(data), bool)),
@@ -119,6 +127,7 @@ def report_cv(
     upstream_calibration: Calibration,
     log: Callable[[str], object],
     with_upstream: bool = False,
+    tight_share: float = 0.8,
 ) -> tuple[Calibration, dict[str, Any]]:
     """Calibration fitted on the out-of-fold scores, and every fold's figures with it.
 
@@ -127,22 +136,56 @@ def report_cv(
     """
     upstream = cv.upstream.mean(0)
     tuned = np.concatenate([cv.upstream, cv.tuned]).mean(0) if with_upstream else cv.tuned.mean(0)
-    calibration = fit_calibration(tuned, data.live, data.whole_frame)
+    calibration = fit_calibration(
+        tuned, data.live, data.whole_frame, data.face_share >= tight_share
+    )
     folds = []
     for n, fold in enumerate(cv.folds):
         part = data.subset(fold.rows)
-        before = figures(upstream[fold.rows], part, upstream_calibration)
-        after = figures(tuned[fold.rows], part, calibration)
+        before = figures(upstream[fold.rows], part, upstream_calibration, tight_share)
+        after = figures(tuned[fold.rows], part, calibration, tight_share)
         log(_summary(f"fold {n + 1} upstream", before))
         log(_summary(f"fold {n + 1} tuned", after))
         folds.append({"held_out": list(fold.held_out), "upstream": before, "tuned": after})
     pooled = {
-        "upstream": figures(upstream, data, upstream_calibration),
-        "tuned": figures(tuned, data, calibration),
+        "upstream": figures(upstream, data, upstream_calibration, tight_share),
+        "tuned": figures(tuned, data, calibration, tight_share),
     }
     log(_summary("pooled upstream", pooled["upstream"]))
     log(_summary("pooled tuned", pooled["tuned"]))
     return calibration, {"folds": folds, "pooled": pooled}
+
+
+def write_out_of_fold(path: Path, cv: CrossValidation, data: PatchSet, with_upstream: bool) -> None:
+    """Per-row out-of-fold scores, in the columns ``facelive.evaluation.calibrate`` reads."""
+    profile = np.concatenate([cv.upstream, cv.tuned]).mean(0) if with_upstream else cv.tuned.mean(0)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(
+            [
+                "file",
+                "label",
+                "attack",
+                "cropped",
+                "source_repo",
+                "raw_score",
+                "face_share",
+                "upstream_raw_score",
+            ]
+        )
+        for i in range(len(data)):
+            writer.writerow(
+                [
+                    data.files[i],
+                    "live" if data.live[i] else "spoof",
+                    data.attack[i],
+                    data.cropped[i],
+                    data.source[i],
+                    f"{profile[i]:.6f}",
+                    f"{data.face_share[i]:.4f}",
+                    f"{cv.upstream[:, i].mean():.6f}",
+                ]
+            )
 
 
 def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True) -> dict[str, Any]:
@@ -174,8 +217,12 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
             upstream_calibration or Calibration.identity(),
             log,
             config.with_upstream,
+            manifest.tight_face_share,
         )
-        report["calibration"] = {"raw": calibration.raw, "calibrated": calibration.calibrated}
+        report["calibration"] = as_json(calibration)
+        write_out_of_fold(
+            config.out_dir / "oof_scores.csv", result, evaluated, config.with_upstream
+        )
         log(f"calibration from out-of-fold scores: {report['calibration']}")
     everything = PatchSet.concat([evaluated, *([extra] if extra is not None else [])])
     log(f"final fit on {len(everything)} patches")
