@@ -149,7 +149,7 @@ def test_a_tight_crop_is_calibrated_as_one(checker: LivenessChecker, live_jpeg: 
     frame = checker.check(live_jpeg)
     # OpenCV applies the sample's EXIF orientation, as the pipeline does.
     image = cv2.imdecode(np.frombuffer(live_jpeg, np.uint8), cv2.IMREAD_COLOR)
-    assert image.shape[:2] == (640, 480)
+    assert image is not None and image.shape[:2] == (640, 480)
     b = frame.face.box
     x, y = int(b.x + b.w * 0.05), int(b.y + b.h * 0.05)
     crop = image[y : int(y + b.h * 0.9), x : int(x + b.w * 0.9)]
