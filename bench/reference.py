@@ -60,11 +60,14 @@ class ReferenceChecker:
         keep = non_max_suppression(boxes, scores, self.config.nms_iou)
         if not keep:
             raise LookupError("no face")
+        # Mapped back exactly as facelive's detector does (multiplying by the inverse): the
+        # crop window truncates to whole pixels, so a box one float ulp off can move a window
+        # edge by a pixel and the score by 0.02 (seen on fas-dev).
+        fx, fy = 1.0 / prepared.scale_x, 1.0 / prepared.scale_y
         found = []
         for i in keep:
             x, y, w, h = (float(v) for v in boxes[i])
-            sx, sy = prepared.scale_x, prepared.scale_y
-            found.append(Box(x / sx, y / sy, w / sx, h / sy))
+            found.append(Box(x * fx, y * fy, w * fx, h * fy))
         face = max(found, key=lambda b: b.area)
         training = to_training_box(face, self.mapping)
         results = []
