@@ -10,7 +10,6 @@ from facelive.models.calibration import Calibration
 from facelive.models.manifest import BoxMapping, Manifest, load_manifest
 from facelive.models.sessions import create_session
 from facelive.models.store import ModelStore
-from facelive.pipeline.buffers import retain_image_buffers
 from facelive.pipeline.crop import to_training_box
 from facelive.pipeline.decode import ImageLimits, decode_image
 from facelive.pipeline.detect import DetectorConfig, FaceDetector, largest_face
@@ -63,7 +62,6 @@ class LivenessChecker:
         """Locate (or fetch) and verify every model file, then open one session for each."""
         settings = settings or Settings()
         manifest = manifest or load_manifest()
-        retain_image_buffers()  # process-wide, once the process is going to check images
         store = ModelStore.from_settings(settings)
         threads = settings.onnx_threads()
         specs = manifest.liveness_for(settings.model_profile, settings.extra_models)
