@@ -146,6 +146,7 @@ def _letterboxed_jpeg(jpeg: bytes, width: int, height: int, face_share: float) -
     import cv2
 
     frame = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert frame is not None
     side = round(height * face_share)
     small = cv2.resize(frame, (side * frame.shape[1] // frame.shape[0], side))
     canvas = np.full((height, width, 3), 118, np.uint8)
@@ -166,7 +167,7 @@ def test_reduced_decode_reports_full_size_and_decodes_larger_for_small_faces(
     reduced = LivenessChecker.from_settings(settings.model_copy(update={"reduced_decode": True}))
     assert reduced.decode_min_side == 640
     decoded: list[int] = []
-    original = checker_module.decode_image
+    from facelive.pipeline.decode import decode_image as original
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         image = original(*args, **kwargs)
