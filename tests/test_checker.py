@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -167,3 +168,51 @@ def test_a_tight_crop_is_calibrated_as_one(checker: LivenessChecker, live_jpeg: 
     )
     assert odd.check(encoded.tobytes()).liveness_score < 0.3
     assert odd.check(live_jpeg).liveness_score > 0.9
+
+
+def _letterboxed_jpeg(jpeg: bytes, width: int, height: int, face_share: float) -> bytes:
+    """``jpeg`` scaled to ``face_share`` of a ``width`` x ``height`` grey canvas, as a JPEG."""
+    import cv2
+
+    frame = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert frame is not None
+    side = round(height * face_share)
+    small = cv2.resize(frame, (side * frame.shape[1] // frame.shape[0], side))
+    canvas = np.full((height, width, 3), 118, np.uint8)
+    canvas[: small.shape[0], : small.shape[1]] = small
+    ok, buf = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return bytes(buf.tobytes())
+
+
+def test_reduced_decode_reports_full_size_and_decodes_larger_for_small_faces(
+    settings: Settings,
+    checker: LivenessChecker,
+    live_jpeg: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import facelive.pipeline.checker as checker_module
+
+    reduced = LivenessChecker.from_settings(settings.model_copy(update={"reduced_decode": True}))
+    assert reduced.decode_min_side == 640
+    decoded: list[int] = []
+    from facelive.pipeline.decode import decode_image as original
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        image = original(*args, **kwargs)
+        decoded.append(image.reduction)
+        return image
+
+    monkeypatch.setattr(checker_module, "decode_image", spy)
+    # A face filling the frame is cropped from the 1/4 decode; a small one (crop windows under
+    # 160 px at 1/4) from a second, 1/2 decode.
+    for share, reductions in ((1.0, [4]), (0.2, [4, 2])):
+        data = _letterboxed_jpeg(live_jpeg, 4000, 3000, share)
+        full = checker.check(data)
+        decoded.clear()
+        fast = reduced.check(data)
+        assert decoded == reductions
+        assert (fast.image_width, fast.image_height) == (4000, 3000)
+        assert abs(fast.face.box.w - full.face.box.w) < 0.03 * full.face.box.w
+        assert abs(fast.face.box.x - full.face.box.x) < 0.03 * full.face.box.w
+        assert 0.0 <= fast.liveness_score <= 1.0

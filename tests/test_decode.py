@@ -224,3 +224,32 @@ def test_decoded_pixels_are_read_only() -> None:
     image = decode_image(encode(rgb(quadrants()), "PNG"), LIMITS)
     with pytest.raises(ValueError, match="read-only"):
         image.pixels[0, 0, 0] = 1
+
+
+def _rotated_jpeg(width: int, height: int) -> bytes:
+    """A JPEG stored ``width`` x ``height`` whose EXIF says: rotate 90 degrees to view."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(rgb(quadrants(width, height)), "JPEG", quality=95, exif=exif.tobytes())
+
+
+def test_large_jpeg_decodes_reduced_on_request_and_reports_its_full_size() -> None:
+    data = _rotated_jpeg(2600, 1600)
+    full = decode_image(data, LIMITS)
+    reduced = decode_image(data, LIMITS, min_long_side=640)
+    assert (full.reduction, full.width, full.height) == (1, 1600, 2600)
+    # 2600 / 4 = 650 >= 640 but 2600 / 8 < 640: a quarter, rotated like the full decode.
+    assert reduced.reduction == 4
+    assert reduced.pixels.shape == (650, 400, 3)
+    assert (reduced.width, reduced.height) == (1600, 2600)
+    assert reduced.scale == (4.0, 4.0)
+    assert close(reduced.pixels[10, 390], full.pixels[40, 1560].tolist())  # same corner
+    assert decode_image(data, LIMITS, min_long_side=640, max_reduction=2).reduction == 2
+
+
+def test_only_large_plain_jpegs_are_reduced() -> None:
+    png = encode(rgb(quadrants(2600, 1600)), "PNG")
+    assert decode_image(png, LIMITS, min_long_side=640).reduction == 1
+    small = encode(rgb(quadrants(1200, 900)), "JPEG", quality=95)
+    assert decode_image(small, LIMITS, min_long_side=640).reduction == 1
+    assert decode_image(_rotated_jpeg(2600, 1600), LIMITS, min_long_side=0).reduction == 1

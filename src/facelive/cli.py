@@ -86,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{field.description} (FACELIVE_{name.upper()})",
         )
 
+    bench = commands.add_parser(
+        "bench",
+        help="run the benchmark suite (from a source checkout; python -m bench --help)",
+        add_help=False,
+    )
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER, metavar="...")
+
     keys = commands.add_parser("keys", help="manage API keys, their limits and usage")
     add_key_commands(keys)
     return parser
@@ -194,7 +201,27 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if ok else 1
 
 
+def run_bench(argv: list[str]) -> int:
+    """The benchmark lives in the repository's ``bench/`` (it needs fas-dev and the source
+    tree), not in the installed package: run from the repository root."""
+    root = Path.cwd()
+    if not (root / "bench" / "__main__.py").is_file():
+        print(
+            "facelive bench: run it from the root of a facelive source checkout "
+            "(bench/ is not part of the installed package)",
+            file=sys.stderr,
+        )
+        return 2
+    sys.path.insert(0, str(root))
+    from bench.__main__ import main as bench_main
+
+    return bench_main(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["bench"]:  # every later argument is the benchmark's own (argparse would
+        return run_bench(given[1:])  # take a leading --flag for one of facelive's)
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         from facelive.serve import run_serve

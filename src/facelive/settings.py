@@ -83,7 +83,17 @@ class Settings(BaseSettings):
         le=4096,
         description=(
             "Images are downscaled so their longer side is at most this many pixels for face "
-            "detection only; the liveness models always crop from the full image."
+            "detection only; the liveness models crop from the full image (or a reduced JPEG "
+            "decode, see reduced_decode)."
+        ),
+    )
+    reduced_decode: bool = Field(
+        default=False,
+        description=(
+            "Opt-in: decode large JPEGs at 1/2, 1/4 or 1/8 size (DCT scaling), never below the "
+            "detector's input size, and crop the liveness patches from that copy while every "
+            "crop window keeps at least twice the patch size. Much faster on phone photos, "
+            "but scores move (docs/performance.md)."
         ),
     )
     model_profile: str = Field(

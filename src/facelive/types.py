@@ -16,18 +16,30 @@ BGRImage = npt.NDArray[np.uint8]
 
 @dataclass(frozen=True, slots=True)
 class DecodedImage:
-    """An image as the models see it: BGR ``uint8`` (H, W, 3), orientation already applied."""
+    """An image as the models see it: BGR ``uint8`` (H, W, 3), orientation already applied.
+
+    ``reduction`` is 1, or 2, 4 or 8 when a large JPEG was decoded at that fraction of its
+    size (DCT scaling, much cheaper than decoding every pixel); ``width`` and ``height`` are
+    always the upright image's full size in pixels, which is what clients are told.
+    """
 
     pixels: BGRImage
     format: str
+    reduction: int = 1
+    full_size: tuple[int, int] | None = None
 
     @property
     def width(self) -> int:
-        return int(self.pixels.shape[1])
+        return self.full_size[0] if self.full_size else int(self.pixels.shape[1])
 
     @property
     def height(self) -> int:
-        return int(self.pixels.shape[0])
+        return self.full_size[1] if self.full_size else int(self.pixels.shape[0])
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """Full-size pixels per decoded pixel along (x, y); (1.0, 1.0) when not reduced."""
+        return (self.width / self.pixels.shape[1], self.height / self.pixels.shape[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +80,15 @@ class Face:
     box: Box
     landmarks: tuple[tuple[float, float], ...]
     score: float
+
+    def scaled(self, sx: float, sy: float) -> Face:
+        """The same face in an image ``sx`` times wider and ``sy`` times taller."""
+        b = self.box
+        return Face(
+            box=Box(b.x * sx, b.y * sy, b.w * sx, b.h * sy),
+            landmarks=tuple((x * sx, y * sy) for x, y in self.landmarks),
+            score=self.score,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from time import perf_counter
 
 from facelive.errors import FaceliveError, InternalError, NoFaceError
@@ -16,7 +17,13 @@ from facelive.pipeline.quality import QualityLimits, assess
 from facelive.pipeline.score import LivenessModel, fuse
 from facelive.pipeline.verdict import DEFAULT_THRESH, is_live, risk_reason, validate_thresh
 from facelive.settings import Settings
-from facelive.types import BGRImage, Box, CheckResult, ModelScore, StageTimes
+from facelive.types import BGRImage, Box, CheckResult, DecodedImage, Face, ModelScore, StageTimes
+
+# With reduced decoding (opt-in), a JPEG decoded at reduced size is cropped from only while
+# every model's crop window keeps at least this many pixels per patch pixel (80x80 patches:
+# windows of 160 px or more); otherwise it is decoded again, larger, so a small face is never
+# judged from a handful of pixels.
+MIN_WINDOW_PER_PATCH_PX = 2.0
 
 
 def _ms(start: float, end: float) -> float:
@@ -36,6 +43,7 @@ class LivenessChecker:
         calibration: Calibration | None = None,
         quality_limits: QualityLimits | None = None,
         tight_face_share: float = 0.8,
+        reduced_decode: bool = False,
     ) -> None:
         self.detector = detector
         self.models = models
@@ -45,6 +53,9 @@ class LivenessChecker:
         self.calibration = calibration or Calibration.identity()
         self.quality_limits = quality_limits or QualityLimits()
         self.tight_face_share = tight_face_share
+        # JPEGs are decoded no smaller than the detector's input, so detection sees as many
+        # pixels as it would from the full image.
+        self.decode_min_side = detector.config.max_side if reduced_decode else 0
 
     @classmethod
     def from_settings(
@@ -79,6 +90,7 @@ class LivenessChecker:
             settings.thresh,
             calibration,
             tight_face_share=manifest.tight_face_share,
+            reduced_decode=settings.reduced_decode,
         )
 
     def crop_patches(
@@ -109,24 +121,64 @@ class LivenessChecker:
         except Exception as exc:  # fail closed: anything unexpected is a 5000
             raise InternalError() from exc
 
+    def _large_enough(
+        self, data: bytes, image: DecodedImage, faces: tuple[Face, ...], face: Face
+    ) -> tuple[DecodedImage, tuple[Face, ...], Face]:
+        """``image`` itself when every model's crop window in it is large enough, else the
+        JPEG decoded again at the largest reduction that makes it so (the faces mapped onto
+        it, not detected again)."""
+        if image.reduction == 1:
+            return image, faces, face
+        training = to_training_box(face.box, self.box_mapping)
+        smallest = min(
+            m.window_px(image.pixels, face.box, training) / (MIN_WINDOW_PER_PATCH_PX * m.input_size)
+            for m in self.models
+        )
+        if smallest >= 1.0:
+            return image, faces, face
+        reduction = image.reduction
+        while reduction > 1 and smallest * image.reduction / reduction < 1.0:
+            reduction //= 2
+        larger = decode_image(data, self.limits, self.decode_min_side, max_reduction=reduction)
+        (fx, fy), (tx, ty) = image.scale, larger.scale
+        sx, sy = fx / tx, fy / ty
+        index = faces.index(face)
+        moved = tuple(f.scaled(sx, sy) for f in faces)
+        return larger, moved, moved[index]
+
+    def _quality_limits_for(self, image: DecodedImage) -> QualityLimits:
+        """Size limits are in full-image pixels; on a reduced decode they shrink with it."""
+        if image.reduction == 1:
+            return self.quality_limits
+        sx, _ = image.scale
+        q = self.quality_limits
+        return dataclasses.replace(
+            q, min_face_px=q.min_face_px / sx, min_eye_gap_px=q.min_eye_gap_px / sx
+        )
+
     def _check(self, data: bytes, thresh: float) -> CheckResult:
         thresh = validate_thresh(thresh)
         t0 = perf_counter()
-        image = decode_image(data, self.limits)
+        image = decode_image(data, self.limits, self.decode_min_side)
         t1 = perf_counter()
         faces = self.detector.detect(image.pixels)
         if not faces:
             raise NoFaceError()
         face = largest_face(faces)
         t2 = perf_counter()
+        image, faces, face = self._large_enough(data, image, faces, face)
         patches = self.crop_patches(image.pixels, face.box)
         t3 = perf_counter()
         scores = self.predict(patches)
         raw = fuse(scores)
-        tight = face.box.share_of(image.width, image.height) >= self.tight_face_share
+        # The box is in the decoded pixels' coordinates (reduced or not).
+        height, width = image.pixels.shape[:2]
+        tight = face.box.share_of(width, height) >= self.tight_face_share
         score = self.calibration(raw, tight)
         live = is_live(score, thresh)
-        issues = assess(image.pixels, face, faces, self.quality_limits)
+        issues = assess(image.pixels, face, faces, self._quality_limits_for(image))
+        if image.reduction > 1:  # report the face in the full image's pixels
+            face = face.scaled(*image.scale)
         t4 = perf_counter()
         return CheckResult(
             liveness_score=score,

@@ -93,9 +93,33 @@ def check_size(width: int, height: int, limits: ImageLimits) -> None:
             )
 
 
-def _decode_with_opencv(data: bytes) -> BGRImage | None:
+# cv2.imdecode flags for JPEG DCT scaling: libjpeg decodes straight to 1/2, 1/4 or 1/8 size
+# (each output pixel the average of a 2x2, 4x4 or 8x8 block), skipping most of the work.
+_REDUCED_FLAGS = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+
+
+def jpeg_reduction(header: ImageHeader, min_long_side: int, max_reduction: int = 8) -> int:
+    """The largest DCT scaling factor (1, 2, 4 or 8, at most ``max_reduction``) that keeps the
+    longer side at least ``min_long_side`` px; always 1 for anything but plain JPEG, and when
+    ``min_long_side`` is 0 (reduced decoding off)."""
+    if header.format != "JPEG" or header.has_alpha or min_long_side <= 0:
+        return 1
+    long_side = max(header.width, header.height)
+    best = 1
+    for factor in (2, 4, 8):
+        if factor <= max_reduction and -(-long_side // factor) >= min_long_side:
+            best = factor
+    return best
+
+
+def _decode_with_opencv(data: bytes, reduction: int = 1) -> BGRImage | None:
     buffer = np.frombuffer(data, dtype=np.uint8)
-    pixels = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    pixels = cv2.imdecode(buffer, _REDUCED_FLAGS[reduction])
     if pixels is None or pixels.ndim != 3 or pixels.shape[2] != 3:
         return None
     return np.asarray(pixels, dtype=np.uint8)
@@ -112,8 +136,27 @@ def _decode_with_alpha(data: bytes) -> BGRImage | None:
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
-def decode_image(data: bytes, limits: ImageLimits) -> DecodedImage:
-    """Decode ``data`` into an upright BGR ``uint8`` image, or raise ``BadImageError``."""
+def _full_size(header: ImageHeader, pixels: BGRImage, reduction: int) -> tuple[int, int]:
+    """The upright full size (width, height) of an image decoded at 1/``reduction``: the
+    header's stored size, swapped when OpenCV applied an EXIF rotation of 90 or 270 degrees."""
+    rows, cols = int(pixels.shape[0]), int(pixels.shape[1])
+    if reduction == 1:
+        return cols, rows
+    stored = (-(-header.width // reduction), -(-header.height // reduction))
+    return (
+        (header.width, header.height) if stored == (cols, rows) else (header.height, header.width)
+    )
+
+
+def decode_image(
+    data: bytes, limits: ImageLimits, min_long_side: int = 0, max_reduction: int = 8
+) -> DecodedImage:
+    """Decode ``data`` into an upright BGR ``uint8`` image, or raise ``BadImageError``.
+
+    With ``min_long_side`` > 0 a JPEG is decoded at the smallest DCT-scaled size (1/2, 1/4 or
+    1/8, no smaller than 1/``max_reduction``) whose longer side is still at least that many
+    pixels; ``DecodedImage.reduction`` says which. 0 decodes every pixel.
+    """
     if not data:
         raise BadImageError("image is empty", "图片为空")
     if len(data) > limits.max_bytes:
@@ -123,13 +166,20 @@ def decode_image(data: bytes, limits: ImageLimits) -> DecodedImage:
         )
     header = probe(data, limits)
     check_size(header.width, header.height, limits)
-    pixels = _decode_with_alpha(data) if header.has_alpha else _decode_with_opencv(data)
+    reduction = jpeg_reduction(header, min_long_side, max_reduction)
+    pixels = _decode_with_alpha(data) if header.has_alpha else _decode_with_opencv(data, reduction)
     if pixels is None:
         raise BadImageError(
             f"{header.format} image data is truncated or corrupt",
             f"{header.format}图片数据不完整或已损坏",
         )
+    full_width, full_height = _full_size(header, pixels, reduction)
     # The header was checked; check the decoded size too, in case the two disagree.
-    check_size(int(pixels.shape[1]), int(pixels.shape[0]), limits)
+    check_size(full_width, full_height, limits)
     pixels.flags.writeable = False
-    return DecodedImage(pixels=pixels, format=header.format.lower())
+    return DecodedImage(
+        pixels=pixels,
+        format=header.format.lower(),
+        reduction=reduction,
+        full_size=(full_width, full_height) if reduction > 1 else None,
+    )

@@ -46,6 +46,15 @@ class LivenessModel:
         window = crop_window(width, height, training_box, self.crop_scale)
         return crop_patch(pixels, window, self.input_size)
 
+    def window_px(self, pixels: BGRImage, face_box: Box, training_box: Box) -> int:
+        """The shorter side, in pixels of ``pixels``, of the region this model's patch is
+        resized from: a JPEG decoded at reduced size is only used while it stays large."""
+        if self.spec.crop == "square_reflect":
+            return max(1, round(self.crop_scale * max(face_box.w, face_box.h)))
+        height, width = pixels.shape[:2]
+        window = crop_window(width, height, training_box, self.crop_scale)
+        return min(window.x2 - window.x1, window.y2 - window.y1) + 1
+
     def predict(self, patch: BGRImage) -> ModelScore:
         """``patch`` is BGR uint8; colour order and scaling follow the manifest's input spec."""
         pixels = patch[:, :, ::-1] if self._rgb else patch

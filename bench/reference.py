@@ -1,0 +1,81 @@
+"""A straightforward implementation of the same pipeline, the yardstick for the speed-up.
+
+What someone would write first: ONNX Runtime sessions with default options (ORT picks the
+threads and lets them spin), full-resolution ``cv2.imdecode`` with no header check, and the
+same detector decoding, crops and models as facelive, so the two compute the same scores.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import Any
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from facelive.models.manifest import Manifest, load_manifest
+from facelive.models.store import ModelStore
+from facelive.pipeline.crop import crop_patch, crop_window, to_training_box
+from facelive.pipeline.detect import DetectorConfig, decode_outputs, non_max_suppression, prepare
+from facelive.pipeline.score import fuse, softmax
+from facelive.settings import Settings
+from facelive.types import Box, ModelScore
+
+
+class ReferenceChecker:
+    """``check(data)`` returns (raw fused score, total milliseconds); raises on no face."""
+
+    def __init__(self, settings: Settings, manifest: Manifest | None = None) -> None:
+        manifest = manifest or load_manifest()
+        store = ModelStore.from_settings(settings)
+        self.mapping = manifest.box_mapping
+        self.config = DetectorConfig(settings.detect_max_side, settings.detect_min_score)
+        self.detector = ort.InferenceSession(
+            str(store.path_for(manifest.detector)), providers=["CPUExecutionProvider"]
+        )
+        self.models: list[tuple[str, float, int, int, Any]] = []
+        for spec in manifest.liveness_for(settings.model_profile, settings.extra_models):
+            if spec.crop != "shifted" or spec.crop_scale is None or spec.live_class is None:
+                raise ValueError(f"the reference covers MiniFASNet-style models, not {spec.name}")
+            session = ort.InferenceSession(
+                str(store.path_for(spec)), providers=["CPUExecutionProvider"]
+            )
+            size = int(spec.input.shape[-1])
+            self.models.append((spec.name, spec.crop_scale, spec.live_class, size, session))
+
+    def check(self, data: bytes) -> tuple[float, float]:
+        start = perf_counter()
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if decoded is None:
+            raise ValueError("not an image")
+        image = np.asarray(decoded, dtype=np.uint8)
+        prepared = prepare(image, self.config)
+        _, _, height, width = prepared.tensor.shape
+        names = [o.name for o in self.detector.get_outputs()]
+        raw = self.detector.run(names, {self.detector.get_inputs()[0].name: prepared.tensor})
+        boxes, scores, _ = decode_outputs(
+            dict(zip(names, raw, strict=True)), height, width, self.config.min_score
+        )
+        keep = non_max_suppression(boxes, scores, self.config.nms_iou)
+        if not keep:
+            raise LookupError("no face")
+        # Mapped back exactly as facelive's detector does (multiplying by the inverse): the
+        # crop window truncates to whole pixels, so a box one float ulp off can move a window
+        # edge by a pixel and the score by 0.02 (seen on fas-dev).
+        fx, fy = 1.0 / prepared.scale_x, 1.0 / prepared.scale_y
+        found = []
+        for i in keep:
+            x, y, w, h = (float(v) for v in boxes[i])
+            found.append(Box(x * fx, y * fy, w * fx, h * fy))
+        face = max(found, key=lambda b: b.area)
+        training = to_training_box(face, self.mapping)
+        results = []
+        for name, scale, live_class, size, session in self.models:
+            window = crop_window(image.shape[1], image.shape[0], training, scale)
+            patch = crop_patch(image, window, size)
+            tensor = patch.transpose(2, 0, 1)[None].astype(np.float32)
+            logits = session.run(None, {session.get_inputs()[0].name: tensor})[0][0]
+            probs = softmax(logits.astype(np.float64))
+            results.append(ModelScore(name, float(probs[live_class]), tuple(probs.tolist())))
+        return fuse(tuple(results)), (perf_counter() - start) * 1000.0

@@ -1,0 +1,132 @@
+"""Tables for the terminal and the target check for the JSON report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bench.inprocess import STAGES, StageRow
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    for r in [headers, *rows]:
+        print(
+            "  ".join(
+                c.rjust(w) if i else c.ljust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+
+
+def print_stages(rows: list[StageRow]) -> None:
+    print("\nIn-process, one ONNX Runtime thread: median (p90) ms per stage")
+    headers = (
+        "profile/image",
+        *(s.removesuffix("_ms") for s in STAGES),
+        "ref",
+        "speed-up",
+        "score",
+    )
+    table = []
+    for row in rows:
+        cells = [f"{_ms(row.median[s])} ({_ms(row.p90[s])})" for s in STAGES]
+        ref = _ms(row.reference_median_ms)
+        speedup = "-" if row.speedup is None else f"{row.speedup:.2f}x"
+        score = "-" if row.score is None else f"{row.score:.4f}"
+        table.append((f"{row.profile}/{row.image}", *cells, ref, speedup, score))
+    _table(headers, table)
+
+
+def print_http(http: dict[str, Any]) -> None:
+    print(
+        f"\nHTTP on loopback, {http['workers']} worker(s), ready in {http['ready_s']:.2f} s, "
+        f"peak RSS per worker {http['peak_rss_mb']} MiB"
+    )
+    headers = ("image", "auth", "conc", "req/s", "p50 ms", "p90 ms", "p99 ms", "requests", "errors")
+    table = [
+        (
+            r["image"], r["auth"], str(r["concurrency"]), f"{r['throughput_rps']:.1f}",
+            _ms(r["p50_ms"]), _ms(r["p90_ms"]), _ms(r["p99_ms"]),
+            str(r["requests"]), str(r["errors"]),
+        )
+        for r in http["runs"]
+    ]  # fmt: skip
+    _table(headers, table)
+
+
+def _stage(report: dict[str, Any], profile: str, image: str) -> float | None:
+    for row in report["inprocess"]:
+        if row["profile"] == profile and row["image"] == image:
+            value = row["median"]["total_ms"]
+            return None if value is None else float(value)
+    return None
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of issue 6 with the measured figure and whether it is met (None: not run)."""
+    found: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, limit: float, most: bool = True) -> None:
+        met = None if value is None else (value <= limit if most else value >= limit)
+        found.append({"target": name, "limit": limit, "measured": value, "met": met})
+
+    for profile in ("upstream", "default"):
+        add(
+            f"in-process 640x480 JPEG total ms, {profile}",
+            _stage(report, profile, "jpeg_640x480"),
+            8,
+        )
+    for profile in ("default", "upstream", "default+reduced"):
+        add(
+            f"in-process 12 MP JPEG total ms, {profile}",
+            _stage(report, profile, "phone_4032x3024"),
+            40,
+        )
+    http = report.get("http")
+    if http:
+        runs = http["runs"]
+
+        def pick(image: str, key: str, worst: Any) -> float | None:
+            values = [
+                float(r[key])
+                for r in runs
+                if r["image"] == image and r["concurrency"] == 8 and r[key] is not None
+            ]
+            return worst(values) if values else None
+
+        add(
+            "HTTP 640x480 req/s at concurrency 8 (worse auth)",
+            pick("jpeg_640x480", "throughput_rps", min),
+            150,
+            most=False,
+        )
+        add(
+            "HTTP 640x480 p99 ms at concurrency 8 (worse auth)",
+            pick("jpeg_640x480", "p99_ms", max),
+            100,
+        )
+        add(
+            "HTTP 12 MP req/s at concurrency 8 (worse auth)",
+            pick("phone_4032x3024", "throughput_rps", min),
+            15,
+            most=False,
+        )
+        add("HTTP errors, all runs", float(sum(int(r["errors"]) for r in runs)), 0)
+        add("peak RSS per worker MiB", max(http["peak_rss_mb"]), 300)
+        add("start-up to /readyz s", http["ready_s"], 3)
+    return found
+
+
+def print_targets(found: list[dict[str, Any]]) -> None:
+    print("\nTargets")
+    table = []
+    for t in found:
+        measured = "-" if t["measured"] is None else f"{t['measured']:.1f}"
+        met = {True: "met", False: "NOT met", None: "not run"}[t["met"]]
+        table.append((t["target"], f"{t['limit']:g}", measured, met))
+    _table(("target", "limit", "measured", ""), table)
