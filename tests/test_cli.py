@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from facelive.models.manifest import load_manifest
+
 SAMPLES = "images/minivision-ai__Silent-Face-Anti-Spoofing/images/sample"
 
 
@@ -87,8 +89,11 @@ def test_table_lists_each_image(fas_dev: Path, env: dict[str, str]) -> None:
 def test_models_verify_and_list(env: dict[str, str], model_dir: Path) -> None:
     proc = run("models", "verify", env=env)
     assert proc.returncode == 0
-    assert proc.stdout.count(" ok ") == 3
+    # The detector and every liveness model of the default profile.
+    assert proc.stdout.count(" ok ") == 1 + len(load_manifest().liveness)
+    assert "facelive_v2" in proc.stdout and "minifasnet_v2" in proc.stdout
     listed = run("models", "list", env=env)
+    assert "profiles: upstream, facelive (default)" in listed.stdout
     assert str(model_dir / "yunet" / "yunet_s_dynamic.onnx") in listed.stdout
     assert "facenox_minifas128" in listed.stdout and "opt-in" in listed.stdout
     assert "NOT CLEARED FOR COMMERCIAL USE" in listed.stdout
