@@ -160,7 +160,14 @@ def test_demo_page_takes_a_camera_snapshot(
     page.fill("#appcode", creds.appcode)
     page.click("#camera-start")
     expect(page.locator("#camera")).to_be_visible()
-    page.wait_for_function("document.getElementById('video').videoWidth > 0")
+    # Polled with evaluate, not wait_for_function: the latter compiles its predicate with
+    # eval inside the page, which the page's Content-Security-Policy rightly forbids.
+    for _ in range(200):
+        if page.evaluate("document.getElementById('video').videoWidth > 0"):
+            break
+        page.wait_for_timeout(50)
+    else:
+        raise AssertionError("the synthetic camera never delivered a frame")
     page.click("#snap")
     wait_for_run(page, 1)
     expect(page.locator("#camera")).to_be_hidden()  # the camera is released after the shot
