@@ -39,6 +39,11 @@ class CrossValidation:
     upstream: npt.NDArray[np.float64]
     tuned: npt.NDArray[np.float64]
 
+    def profile_scores(self, with_upstream: bool) -> npt.NDArray[np.float64]:
+        """The profile's raw score per row: the mean over its models."""
+        models = np.concatenate([self.upstream, self.tuned]) if with_upstream else self.tuned
+        return np.asarray(models.mean(0), np.float64)
+
 
 def source_folds(sources: npt.NDArray[np.str_], k: int) -> list[set[str]]:
     """K groups of sources with about equal row counts (largest sources placed first)."""

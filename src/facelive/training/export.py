@@ -12,6 +12,7 @@ import numpy.typing as npt
 import onnx
 import onnxruntime as ort
 
+from facelive.pipeline.score import softmax
 from facelive.training.onnx_module import OnnxModule
 from facelive.training.train import live_probability
 
@@ -31,9 +32,8 @@ def _ort_live(model: bytes, patches: npt.NDArray[np.uint8], live_class: int) -> 
     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     x = np.ascontiguousarray(patches.transpose(0, 3, 1, 2)).astype(np.float32)
-    logits = np.concatenate([session.run(None, {name: x[i : i + 1]})[0] for i in range(len(x))])
-    e = np.exp(logits - logits.max(1, keepdims=True))
-    return np.asarray((e / e.sum(1, keepdims=True))[:, live_class], np.float64)
+    rows = (session.run(None, {name: x[i : i + 1]})[0][0] for i in range(len(x)))
+    return np.array([softmax(row.astype(np.float64))[live_class] for row in rows])
 
 
 def export(

@@ -135,7 +135,7 @@ def report_cv(
     together, so "tuned" means the mean of all of them.
     """
     upstream = cv.upstream.mean(0)
-    tuned = np.concatenate([cv.upstream, cv.tuned]).mean(0) if with_upstream else cv.tuned.mean(0)
+    tuned = cv.profile_scores(with_upstream)
     calibration = fit_calibration(
         tuned, data.live, data.whole_frame, data.face_share >= tight_share
     )
@@ -158,7 +158,7 @@ def report_cv(
 
 def write_out_of_fold(path: Path, cv: CrossValidation, data: PatchSet, with_upstream: bool) -> None:
     """Per-row out-of-fold scores, in the columns ``facelive.evaluation.calibrate`` reads."""
-    profile = np.concatenate([cv.upstream, cv.tuned]).mean(0) if with_upstream else cv.tuned.mean(0)
+    profile = cv.profile_scores(with_upstream)
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(
