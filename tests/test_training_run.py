@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -51,6 +52,11 @@ name = "facelive_v2"
 [[models]]
 base = "minifasnet_v1se"
 name = "facelive_v1se"
+
+[[models]]
+base = "minifasnet_v2"
+name = "facelive_close"
+crop_scale = 1.5
 """
 
 
@@ -101,6 +107,11 @@ def test_config_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     assert config.out_dir == tmp_path / "run"
     assert config.train.seed == 3 and config.train.batch_size == 4 and config.folds == 2
     assert config.with_upstream
+    assert [m.crop_scale for m in config.models] == [None, None, 1.5]
+    # The close-up model starts from minifasnet_v2 but is not its published crop: the
+    # upstream baseline (and the profile's upstream members) are the first two only.
+    assert config.published_rows == config.upstream_rows == (0, 1)
+    assert replace(config, with_upstream=False).upstream_rows == ()
 
 
 @pytest.mark.parametrize(
@@ -159,7 +170,10 @@ def test_exported_models_match_pytorch_and_run_in_onnx_runtime(
     assert isinstance(models, list) and [m["name"] for m in models] == [
         "facelive_v2",
         "facelive_v1se",
+        "facelive_close",
     ]
+    assert [m["crop_scale"] for m in models] == [2.7, 4.0, 1.5]
+    assert report["profile"] == ["minifasnet_v2", "minifasnet_v1se", *(m["name"] for m in models)]
     for model in models:
         path = root / "run" / model["file"]
         assert model["parity"] <= 1e-4
@@ -180,7 +194,7 @@ def test_shipping_installs_the_weights_as_the_default_profile(
     assert any("default profile is now 'facelive'" in line for line in lines)
     manifest = parse_manifest(json.loads((package / "manifest.json").read_text("utf-8")))
     # with_upstream: the profile scores with the upstream and the fine-tuned models together.
-    ours = ["facelive_v2", "facelive_v1se"]
+    ours = ["facelive_v2", "facelive_v1se", "facelive_close"]
     assert [m.name for m in manifest.liveness] == ["minifasnet_v2", "minifasnet_v1se", *ours]
     assert [m.name for m in manifest.liveness_for("upstream")] == [
         "minifasnet_v2",
@@ -189,7 +203,5 @@ def test_shipping_installs_the_weights_as_the_default_profile(
     for spec in manifest.liveness[2:]:
         assert spec.packaged and not spec.commercial_use
         assert sha256_of(package / spec.relative_path) == spec.sha256
-        assert (
-            spec.crop_scale == manifest.get(spec.name.replace("facelive", "minifasnet")).crop_scale
-        )
+    assert [m.crop_scale for m in manifest.liveness] == [2.7, 4.0, 2.7, 4.0, 1.5]
     assert manifest.calibration_for(tuple(m.name for m in manifest.liveness)) is not None

@@ -23,10 +23,15 @@ class DataSource:
 
 @dataclass(frozen=True, slots=True)
 class ModelToTrain:
-    """``base``: the manifest model whose weights and crop it starts from; ``name``: the result."""
+    """``base``: the manifest model whose weights and crop it starts from; ``name``: the result.
+
+    ``crop_scale`` replaces the base's crop scale: the same network can learn to judge a
+    closer view of the face (more skin and print texture per pixel) than it was trained on.
+    """
 
     base: str
     name: str
+    crop_scale: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,21 @@ class RunConfig:
     def evaluated(self) -> tuple[DataSource, ...]:
         return tuple(d for d in self.data if d.evaluate)
 
+    @property
+    def published_rows(self) -> tuple[int, ...]:
+        """Models whose upstream base, scored as published, is the baseline: each base once,
+        and only where a model keeps the base's crop (all models when none does)."""
+        first: dict[str, int] = {}
+        for i, model in enumerate(self.models):
+            if model.crop_scale is None:
+                first.setdefault(model.base, i)
+        return tuple(first.values()) or tuple(range(len(self.models)))
+
+    @property
+    def upstream_rows(self) -> tuple[int, ...]:
+        """The published bases that join the profile (``with_upstream``)."""
+        return self.published_rows if self.with_upstream else ()
+
 
 def _path(base: Path, value: str) -> Path:
     path = Path(value).expanduser()
@@ -84,7 +104,10 @@ def parse_config(raw: dict[str, Any], base: Path) -> RunConfig:
     )
     if not any(d.evaluate for d in data):
         raise ValueError("no [[data]] entry has evaluate = true: nothing to cross-validate on")
-    models = tuple(ModelToTrain(m["base"], m["name"]) for m in raw["models"])
+    models = tuple(
+        ModelToTrain(m["base"], m["name"], float(m["crop_scale"]) if "crop_scale" in m else None)
+        for m in raw["models"]
+    )
     if not models:
         raise ValueError("no [[models]] to train")
     train = TrainConfig(**raw.get("train", {}), seed=int(raw.get("seed", 7)))

@@ -39,9 +39,15 @@ class CrossValidation:
     upstream: npt.NDArray[np.float64]
     tuned: npt.NDArray[np.float64]
 
-    def profile_scores(self, with_upstream: bool) -> npt.NDArray[np.float64]:
-        """The profile's raw score per row: the mean over its models."""
-        models = np.concatenate([self.upstream, self.tuned]) if with_upstream else self.tuned
+    def published_scores(self, rows: tuple[int, ...] | None = None) -> npt.NDArray[np.float64]:
+        """The baseline per row: the mean of the upstream models of ``rows`` (all: ``None``)."""
+        chosen = self.upstream if rows is None else self.upstream[list(rows)]
+        return np.asarray(chosen.mean(0), np.float64)
+
+    def profile_scores(self, upstream_rows: tuple[int, ...] = ()) -> npt.NDArray[np.float64]:
+        """The profile's raw score per row: the mean over its models, the fine-tuned ones and
+        the upstream bases of ``upstream_rows``."""
+        models = np.concatenate([self.upstream[list(upstream_rows)], self.tuned])
         return np.asarray(models.mean(0), np.float64)
 
 

@@ -28,12 +28,12 @@ from facelive.evaluation.calibrate import as_json
 from facelive.evaluation.calibrate import fit as fit_calibration
 from facelive.evaluation.metrics import operating_point, threshold_free
 from facelive.models.calibration import Calibration
-from facelive.models.manifest import Manifest, load_manifest
+from facelive.models.manifest import Manifest, ModelSpec, calibration_key, load_manifest
 from facelive.models.store import ModelStore
 from facelive.pipeline.checker import LivenessChecker
 from facelive.pipeline.verdict import DEFAULT_THRESH
 from facelive.settings import Settings
-from facelive.training.config import RunConfig
+from facelive.training.config import ModelToTrain, RunConfig
 from facelive.training.cross_validate import CrossValidation, cross_validate, fit
 from facelive.training.data import PatchSet, cached_patches
 from facelive.training.export import ExportedModel, export
@@ -126,16 +126,17 @@ def report_cv(
     data: PatchSet,
     upstream_calibration: Calibration,
     log: Callable[[str], object],
-    with_upstream: bool = False,
+    upstream_rows: tuple[int, ...] = (),
     tight_share: float = 0.8,
+    published_rows: tuple[int, ...] | None = None,
 ) -> tuple[Calibration, dict[str, Any]]:
     """Calibration fitted on the out-of-fold scores, and every fold's figures with it.
 
-    ``with_upstream``: the profile scores with the upstream and the fine-tuned models
+    ``upstream_rows``: the profile scores with these upstream models and the fine-tuned ones
     together, so "tuned" means the mean of all of them.
     """
-    upstream = cv.upstream.mean(0)
-    tuned = cv.profile_scores(with_upstream)
+    upstream = cv.published_scores(published_rows)
+    tuned = cv.profile_scores(upstream_rows)
     calibration = fit_calibration(
         tuned, data.live, data.whole_frame, data.face_share >= tight_share
     )
@@ -156,9 +157,16 @@ def report_cv(
     return calibration, {"folds": folds, "pooled": pooled}
 
 
-def write_out_of_fold(path: Path, cv: CrossValidation, data: PatchSet, with_upstream: bool) -> None:
+def write_out_of_fold(
+    path: Path,
+    cv: CrossValidation,
+    data: PatchSet,
+    upstream_rows: tuple[int, ...],
+    published_rows: tuple[int, ...] | None = None,
+) -> None:
     """Per-row out-of-fold scores, in the columns ``facelive.evaluation.calibrate`` reads."""
-    profile = cv.profile_scores(with_upstream)
+    profile = cv.profile_scores(upstream_rows)
+    upstream = cv.published_scores(published_rows)
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(
@@ -183,9 +191,17 @@ def write_out_of_fold(path: Path, cv: CrossValidation, data: PatchSet, with_upst
                     data.source[i],
                     f"{profile[i]:.6f}",
                     f"{data.face_share[i]:.4f}",
-                    f"{cv.upstream[:, i].mean():.6f}",
+                    f"{upstream[i]:.6f}",
                 ]
             )
+
+
+def _base_spec(manifest: Manifest, model: ModelToTrain) -> ModelSpec:
+    """The base model's spec, cut at the model's own crop scale when it names one."""
+    spec = manifest.get(model.base)
+    if model.crop_scale is None or model.crop_scale == spec.crop_scale:
+        return spec
+    return dataclasses.replace(spec, name=model.name, crop_scale=model.crop_scale)
 
 
 def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True) -> dict[str, Any]:
@@ -195,10 +211,15 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
     torch.set_num_threads(settings.onnx_threads())
     started = time.perf_counter()
     manifest = load_manifest()
-    bases_specs = tuple(manifest.get(m.base) for m in config.models)
+    bases_specs = tuple(_base_spec(manifest, m) for m in config.models)
     # Patches are cut with the geometry of the models being trained, and nothing else.
+    # A model set with no fitted calibration (a new crop scale) only cuts patches here.
+    names = calibration_key(tuple(s.name for s in bases_specs))
     crop_manifest: Manifest = dataclasses.replace(
-        manifest, profiles={"training": bases_specs}, default_profile="training"
+        manifest,
+        profiles={"training": bases_specs},
+        default_profile="training",
+        calibrations={names: Calibration.identity(), **manifest.calibrations},
     )
     checker = LivenessChecker.from_settings(
         settings.model_copy(update={"model_profile": "default", "extra_models": ""}),
@@ -209,19 +230,25 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
     evaluated, extra = prepare(config, checker, log)
     report: dict[str, Any] = {"config": _jsonable(dataclasses.asdict(config))}
     if cv:
-        upstream_calibration = crop_manifest.calibration_for(tuple(s.name for s in bases_specs))
+        published = tuple(config.models[i].base for i in config.published_rows)
+        upstream_calibration = manifest.calibration_for(published)
         result = cross_validate(evaluated, extra, bases, config.train, config.folds, log)
         calibration, report["cross_validation"] = report_cv(
             result,
             evaluated,
             upstream_calibration or Calibration.identity(),
             log,
-            config.with_upstream,
+            config.upstream_rows,
             manifest.tight_face_share,
+            config.published_rows,
         )
         report["calibration"] = as_json(calibration)
         write_out_of_fold(
-            config.out_dir / "oof_scores.csv", result, evaluated, config.with_upstream
+            config.out_dir / "oof_scores.csv",
+            result,
+            evaluated,
+            config.upstream_rows,
+            config.published_rows,
         )
         log(f"calibration from out-of-fold scores: {report['calibration']}")
     everything = PatchSet.concat([evaluated, *([extra] if extra is not None else [])])
@@ -239,14 +266,15 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
         {
             "name": t.name,
             "base": t.base,
+            "crop_scale": s.crop_scale,
             "file": e.path.name,
             "sha256": e.sha256,
             "size": e.size,
             "parity": e.parity,
         }
-        for t, e in zip(config.models, exported, strict=True)
+        for t, s, e in zip(config.models, bases_specs, exported, strict=True)
     ]
-    profile = [*(s.name for s in bases_specs)] if config.with_upstream else []
+    profile = [config.models[i].base for i in config.upstream_rows]
     report["profile"] = profile + [t.name for t in config.models]
     report["minutes"] = round((time.perf_counter() - started) / 60, 1)
     log(f"done in {report['minutes']} min")

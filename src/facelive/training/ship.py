@@ -1,7 +1,8 @@
 """Install a training run's models as the package's ``facelive`` profile.
 
 Copies the exported files into ``facelive/models/weights/`` and writes their manifest
-entries (sha256, size, licence, crop geometry of the model they started from), the
+entries (sha256, size, licence, the crop geometry of the model they started from at
+the crop scale they were trained on), the
 profile, and the calibration fitted on the run's out-of-fold scores. The model card beside
 the weights is written by hand from ``report.json``: it has to say things no script knows.
 """
@@ -41,6 +42,7 @@ def ship(run_dir: Path, report: dict[str, Any], package: Path | None = None) -> 
         entry = {
             **{k: v for k, v in base.items() if k not in ("optional", "commercial_use")},
             "name": model["name"],
+            "crop_scale": model.get("crop_scale", base.get("crop_scale")),
             "subdir": SUBDIR,
             "file": model["file"],
             "sha256": model["sha256"],
