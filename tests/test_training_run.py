@@ -57,6 +57,7 @@ name = "facelive_v1se"
 base = "minifasnet_v2"
 name = "facelive_close"
 crop_scale = 1.5
+framing = "tight"
 """
 
 
@@ -112,6 +113,7 @@ def test_config_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     # upstream baseline (and the profile's upstream members) are the first two only.
     assert config.published_rows == config.upstream_rows == (0, 1)
     assert replace(config, with_upstream=False).upstream_rows == ()
+    assert config.tight_only == (2,)
 
 
 @pytest.mark.parametrize(
@@ -121,6 +123,8 @@ def test_config_paths_are_relative_to_the_file(tmp_path: Path) -> None:
         ({"models": []}, "models"),
         ({"cv": {"folds": 1}}, "folds"),
         ({"train": {"source_balance": "cube"}}, "source_balance"),
+        ({"models": [{"base": "minifasnet_v2", "name": "x", "framing": "wide"}]}, "framing"),
+        ({"models": [{"base": "minifasnet_v2", "name": "x", "framing": "tight"}]}, "frames"),
     ],
 )
 def test_bad_configs_are_refused_with_a_reason(change: dict[str, object], message: str) -> None:
@@ -204,4 +208,5 @@ def test_shipping_installs_the_weights_as_the_default_profile(
         assert spec.packaged and not spec.commercial_use
         assert sha256_of(package / spec.relative_path) == spec.sha256
     assert [m.crop_scale for m in manifest.liveness] == [2.7, 4.0, 2.7, 4.0, 1.5]
+    assert [m.framing for m in manifest.liveness] == ["any"] * 4 + ["tight"]
     assert manifest.calibration_for(tuple(m.name for m in manifest.liveness)) is not None

@@ -49,6 +49,13 @@ class ModelSpec:
     commercial_use: bool = True
     # Shipped inside the package (models/weights/), trained by facelive itself: never downloaded.
     packaged: bool = False
+    # "tight": the model judges only tight crops (the face fills the picture), where there is
+    # no context to see and a close view of the face does better; "any": every face.
+    framing: str = "any"
+
+    def __post_init__(self) -> None:
+        if self.framing not in ("any", "tight"):
+            raise ValueError(f"{self.name}: framing must be 'any' or 'tight', not {self.framing!r}")
 
     @property
     def relative_path(self) -> str:

@@ -53,6 +53,10 @@ class LivenessChecker:
         self.calibration = calibration or Calibration.identity()
         self.quality_limits = quality_limits or QualityLimits()
         self.tight_face_share = tight_face_share
+        # A camera frame is judged by the models that see context; a tight crop by all.
+        self._frame_models = tuple(m for m in models if m.spec.framing == "any")
+        if not self._frame_models:
+            raise ValueError("every liveness model is for tight crops only: none judges frames")
         # JPEGs are decoded no smaller than the detector's input, so detection sees as many
         # pixels as it would from the full image.
         self.decode_min_side = detector.config.max_side if reduced_decode else 0
@@ -105,6 +109,11 @@ class LivenessChecker:
             training_box = to_training_box(face_box, self.box_mapping)
         return tuple(m.patch(pixels, face_box, training_box) for m in self.models)
 
+    def models_for(self, tight: bool) -> tuple[LivenessModel, ...]:
+        """The models that judge a face: all of them for a tight crop, else those that see
+        context (``framing`` "any")."""
+        return self.models if tight else self._frame_models
+
     def predict(self, patches: tuple[BGRImage, ...]) -> tuple[ModelScore, ...]:
         return tuple(m.predict(p) for m, p in zip(self.models, patches, strict=True))
 
@@ -122,7 +131,12 @@ class LivenessChecker:
             raise InternalError() from exc
 
     def _large_enough(
-        self, data: bytes, image: DecodedImage, faces: tuple[Face, ...], face: Face
+        self,
+        data: bytes,
+        image: DecodedImage,
+        faces: tuple[Face, ...],
+        face: Face,
+        models: tuple[LivenessModel, ...],
     ) -> tuple[DecodedImage, tuple[Face, ...], Face]:
         """``image`` itself when every model's crop window in it is large enough, else the
         JPEG decoded again at the largest reduction that makes it so (the faces mapped onto
@@ -132,7 +146,7 @@ class LivenessChecker:
         training = to_training_box(face.box, self.box_mapping)
         smallest = min(
             m.window_px(image.pixels, face.box, training) / (MIN_WINDOW_PER_PATCH_PX * m.input_size)
-            for m in self.models
+            for m in models
         )
         if smallest >= 1.0:
             return image, faces, face
@@ -166,14 +180,17 @@ class LivenessChecker:
             raise NoFaceError()
         face = largest_face(faces)
         t2 = perf_counter()
-        image, faces, face = self._large_enough(data, image, faces, face)
-        patches = self.crop_patches(image.pixels, face.box)
-        t3 = perf_counter()
-        scores = self.predict(patches)
-        raw = fuse(scores)
-        # The box is in the decoded pixels' coordinates (reduced or not).
+        # The box is in the decoded pixels' coordinates (reduced or not); a share does not
+        # change with the decoding scale.
         height, width = image.pixels.shape[:2]
         tight = face.box.share_of(width, height) >= self.tight_face_share
+        models = self.models_for(tight)
+        image, faces, face = self._large_enough(data, image, faces, face, models)
+        training = to_training_box(face.box, self.box_mapping)
+        patches = tuple(m.patch(image.pixels, face.box, training) for m in models)
+        t3 = perf_counter()
+        scores = tuple(m.predict(p) for m, p in zip(models, patches, strict=True))
+        raw = fuse(scores)
         score = self.calibration(raw, tight)
         live = is_live(score, thresh)
         issues = assess(image.pixels, face, faces, self._quality_limits_for(image))

@@ -32,6 +32,8 @@ class ModelToTrain:
     base: str
     name: str
     crop_scale: float | None = None
+    # "tight": the profile asks this model only about tight crops (``ModelSpec.framing``).
+    framing: str = "any"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,10 @@ class RunConfig:
         return tuple(first.values()) or tuple(range(len(self.models)))
 
     @property
+    def tight_only(self) -> tuple[int, ...]:
+        return tuple(i for i, m in enumerate(self.models) if m.framing == "tight")
+
+    @property
     def upstream_rows(self) -> tuple[int, ...]:
         """The published bases that join the profile (``with_upstream``)."""
         return self.published_rows if self.with_upstream else ()
@@ -105,9 +111,17 @@ def parse_config(raw: dict[str, Any], base: Path) -> RunConfig:
     if not any(d.evaluate for d in data):
         raise ValueError("no [[data]] entry has evaluate = true: nothing to cross-validate on")
     models = tuple(
-        ModelToTrain(m["base"], m["name"], float(m["crop_scale"]) if "crop_scale" in m else None)
+        ModelToTrain(
+            m["base"],
+            m["name"],
+            float(m["crop_scale"]) if "crop_scale" in m else None,
+            str(m.get("framing", "any")),
+        )
         for m in raw["models"]
     )
+    for model in models:
+        if model.framing not in ("any", "tight"):
+            raise ValueError(f"models.framing must be 'any' or 'tight', not {model.framing!r}")
     if not models:
         raise ValueError("no [[models]] to train")
     train = TrainConfig(**raw.get("train", {}), seed=int(raw.get("seed", 7)))
@@ -119,6 +133,8 @@ def parse_config(raw: dict[str, Any], base: Path) -> RunConfig:
     with_upstream = bool(raw.get("profile", {}).get("with_upstream", False))
     if folds < 2:
         raise ValueError("cv.folds must be at least 2")
+    if all(m.framing == "tight" for m in models) and not with_upstream:
+        raise ValueError("every model has framing 'tight': none would judge camera frames")
     return RunConfig(
         data=data,
         models=models,

@@ -44,11 +44,22 @@ class CrossValidation:
         chosen = self.upstream if rows is None else self.upstream[list(rows)]
         return np.asarray(chosen.mean(0), np.float64)
 
-    def profile_scores(self, upstream_rows: tuple[int, ...] = ()) -> npt.NDArray[np.float64]:
+    def profile_scores(
+        self,
+        upstream_rows: tuple[int, ...] = (),
+        tight_only: tuple[int, ...] = (),
+        tight: npt.NDArray[np.bool_] | None = None,
+    ) -> npt.NDArray[np.float64]:
         """The profile's raw score per row: the mean over its models, the fine-tuned ones and
-        the upstream bases of ``upstream_rows``."""
+        the upstream bases of ``upstream_rows``, as inference fuses them: the fine-tuned
+        models of ``tight_only`` count only on rows that are ``tight`` crops."""
         models = np.concatenate([self.upstream[list(upstream_rows)], self.tuned])
-        return np.asarray(models.mean(0), np.float64)
+        used = np.ones(models.shape, bool)
+        if tight_only:
+            rows = np.ones(models.shape[1], bool) if tight is None else tight
+            for m in tight_only:
+                used[len(upstream_rows) + m] = rows
+        return np.asarray((models * used).sum(0) / used.sum(0), np.float64)
 
 
 def source_folds(sources: npt.NDArray[np.str_], k: int) -> list[set[str]]:

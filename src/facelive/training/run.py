@@ -124,33 +124,28 @@ def _summary(label: str, found: dict[str, Any]) -> str:
 def report_cv(
     cv: CrossValidation,
     data: PatchSet,
+    profile: npt.NDArray[np.float64],
+    upstream: npt.NDArray[np.float64],
     upstream_calibration: Calibration,
     log: Callable[[str], object],
-    upstream_rows: tuple[int, ...] = (),
     tight_share: float = 0.8,
-    published_rows: tuple[int, ...] | None = None,
 ) -> tuple[Calibration, dict[str, Any]]:
-    """Calibration fitted on the out-of-fold scores, and every fold's figures with it.
-
-    ``upstream_rows``: the profile scores with these upstream models and the fine-tuned ones
-    together, so "tuned" means the mean of all of them.
-    """
-    upstream = cv.published_scores(published_rows)
-    tuned = cv.profile_scores(upstream_rows)
+    """Calibration fitted on the out-of-fold ``profile`` scores, and every fold's figures with
+    it beside those of the ``upstream`` models as published (both one score per row)."""
     calibration = fit_calibration(
-        tuned, data.live, data.whole_frame, data.face_share >= tight_share
+        profile, data.live, data.whole_frame, data.face_share >= tight_share
     )
     folds = []
     for n, fold in enumerate(cv.folds):
         part = data.subset(fold.rows)
         before = figures(upstream[fold.rows], part, upstream_calibration, tight_share)
-        after = figures(tuned[fold.rows], part, calibration, tight_share)
+        after = figures(profile[fold.rows], part, calibration, tight_share)
         log(_summary(f"fold {n + 1} upstream", before))
         log(_summary(f"fold {n + 1} tuned", after))
         folds.append({"held_out": list(fold.held_out), "upstream": before, "tuned": after})
     pooled = {
         "upstream": figures(upstream, data, upstream_calibration, tight_share),
-        "tuned": figures(tuned, data, calibration, tight_share),
+        "tuned": figures(profile, data, calibration, tight_share),
     }
     log(_summary("pooled upstream", pooled["upstream"]))
     log(_summary("pooled tuned", pooled["tuned"]))
@@ -159,14 +154,11 @@ def report_cv(
 
 def write_out_of_fold(
     path: Path,
-    cv: CrossValidation,
     data: PatchSet,
-    upstream_rows: tuple[int, ...],
-    published_rows: tuple[int, ...] | None = None,
+    profile: npt.NDArray[np.float64],
+    upstream: npt.NDArray[np.float64],
 ) -> None:
     """Per-row out-of-fold scores, in the columns ``facelive.evaluation.calibrate`` reads."""
-    profile = cv.profile_scores(upstream_rows)
-    upstream = cv.published_scores(published_rows)
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(
@@ -233,23 +225,20 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
         published = tuple(config.models[i].base for i in config.published_rows)
         upstream_calibration = manifest.calibration_for(published)
         result = cross_validate(evaluated, extra, bases, config.train, config.folds, log)
+        tight = evaluated.face_share >= manifest.tight_face_share
+        profile = result.profile_scores(config.upstream_rows, config.tight_only, tight)
+        upstream = result.published_scores(config.published_rows)
         calibration, report["cross_validation"] = report_cv(
             result,
             evaluated,
+            profile,
+            upstream,
             upstream_calibration or Calibration.identity(),
             log,
-            config.upstream_rows,
             manifest.tight_face_share,
-            config.published_rows,
         )
         report["calibration"] = as_json(calibration)
-        write_out_of_fold(
-            config.out_dir / "oof_scores.csv",
-            result,
-            evaluated,
-            config.upstream_rows,
-            config.published_rows,
-        )
+        write_out_of_fold(config.out_dir / "oof_scores.csv", evaluated, profile, upstream)
         log(f"calibration from out-of-fold scores: {report['calibration']}")
     everything = PatchSet.concat([evaluated, *([extra] if extra is not None else [])])
     log(f"final fit on {len(everything)} patches")
@@ -267,6 +256,7 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
             "name": t.name,
             "base": t.base,
             "crop_scale": s.crop_scale,
+            "framing": t.framing,
             "file": e.path.name,
             "sha256": e.sha256,
             "size": e.size,
@@ -274,8 +264,8 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
         }
         for t, s, e in zip(config.models, bases_specs, exported, strict=True)
     ]
-    profile = [config.models[i].base for i in config.upstream_rows]
-    report["profile"] = profile + [t.name for t in config.models]
+    members = [config.models[i].base for i in config.upstream_rows]
+    report["profile"] = members + [t.name for t in config.models]
     report["minutes"] = round((time.perf_counter() - started) / 60, 1)
     log(f"done in {report['minutes']} min")
     (config.out_dir / "report.json").write_text(
