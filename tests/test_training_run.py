@@ -164,6 +164,10 @@ def test_the_run_reports_every_fold_and_logs_every_figure(
     log = (root / "run" / "train.log").read_text(encoding="utf-8")
     assert "fold 1 tuned" in log and "pooled tuned" in log and "exported facelive_v1se" in log
     assert "fold 2" in stderr
+    per_model = np.load(root / "run" / "oof_models.npz")
+    assert per_model["tuned"].shape == (3, 12) and per_model["upstream"].shape == (3, 12)
+    assert list(per_model["names"]) == ["facelive_v2", "facelive_v1se", "facelive_close"]
+    assert ((per_model["tuned"] >= 0) & (per_model["tuned"] <= 1)).all()
 
 
 def test_exported_models_match_pytorch_and_run_in_onnx_runtime(

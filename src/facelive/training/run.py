@@ -239,6 +239,15 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
         )
         report["calibration"] = as_json(calibration)
         write_out_of_fold(config.out_dir / "oof_scores.csv", evaluated, profile, upstream)
+        # Every model's own out-of-fold live probability, so other fusions of the same run
+        # (a model left out, another weighting) can be compared without training again.
+        np.savez_compressed(
+            config.out_dir / "oof_models.npz",
+            files=np.asarray(evaluated.files),
+            upstream=result.upstream,
+            tuned=result.tuned,
+            names=np.asarray([m.name for m in config.models]),
+        )
         log(f"calibration from out-of-fold scores: {report['calibration']}")
     everything = PatchSet.concat([evaluated, *([extra] if extra is not None else [])])
     log(f"final fit on {len(everything)} patches")
