@@ -12,11 +12,13 @@ import functools
 import http.server
 import os
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from databases import create_database, drop_database, postgres_server_url
 from facelive.auth.setup import open_key_store
 from facelive.pipeline.checker import LivenessChecker
 from facelive.settings import Settings
@@ -158,3 +160,26 @@ def image_server(fas_dev: Path) -> Iterator[str]:
     yield f"http://{IMAGE_HOST}:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
+
+
+# --- databases: the key store is tested on SQLite and on a real PostgreSQL ------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The test PostgreSQL server's URL (see ``databases.postgres_server_url``)."""
+    return postgres_server_url()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty key-store database on each backend; PostgreSQL's is dropped after."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'facelive.db'}"
+        return
+    server: str = request.getfixturevalue("postgres_server")
+    name = f"facelive_test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield create_database(server, name)
+    finally:
+        drop_database(server, name)

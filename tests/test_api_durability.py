@@ -2,44 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 from pathlib import Path
 
-import pytest
-
 from conftest import new_key, server_env
+from databases import create_database
 from facelive.auth.setup import open_key_store
 from facelive.settings import Settings
 from live_server import LiveServer, signed_headers
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def database_url() -> str:
-    url = os.environ.get("FACELIVE_TEST_DATABASE_URL")
-    if not url:
-        proc = subprocess.run(
-            [str(REPO / "scripts" / "postgres"), "start"],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=True,
-        )
-        url = proc.stdout.strip().splitlines()[-1]
-    return url
-
-
-def _fresh_database(url: str, name: str) -> str:
-    """A new, empty database on the test PostgreSQL server, so runs never share state."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return url.rsplit("/", 1)[0] + "/" + name
 
 
 def test_key_survives_restart_and_kill_9(model_dir: Path, tmp_path: Path) -> None:
@@ -60,8 +30,8 @@ def test_key_survives_restart_and_kill_9(model_dir: Path, tmp_path: Path) -> Non
         again.stop()
 
 
-def test_service_on_postgresql(model_dir: Path, tmp_path: Path, database_url: str) -> None:
-    url = _fresh_database(database_url, "facelive_http_test")
+def test_service_on_postgresql(model_dir: Path, tmp_path: Path, postgres_server: str) -> None:
+    url = create_database(postgres_server, "facelive_http_test")
     env = server_env(model_dir, FACELIVE_DATABASE_URL=url)
     live = LiveServer(tmp_path / "pg", env, workers=2).start()
     try:
@@ -101,11 +71,11 @@ def test_replay_is_refused_across_workers(model_dir: Path, tmp_path: Path) -> No
 
 
 def test_database_failure_is_a_clean_5000(
-    model_dir: Path, tmp_path: Path, database_url: str
+    model_dir: Path, tmp_path: Path, postgres_server: str
 ) -> None:
     import psycopg
 
-    url = _fresh_database(database_url, "facelive_fault_test")
+    url = create_database(postgres_server, "facelive_fault_test")
     live = LiveServer(tmp_path / "fault", server_env(model_dir, FACELIVE_DATABASE_URL=url)).start()
     try:
         creds = live.first_key

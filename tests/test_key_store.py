@@ -3,32 +3,26 @@
 PostgreSQL comes from ``FACELIVE_TEST_DATABASE_URL`` (a role that may create databases), or,
 when that is unset, from ``scripts/postgres start``, which provisions a throw-away server. A
 missing PostgreSQL fails these tests; it never skips them. Each PostgreSQL test gets a fresh
-database of its own, dropped afterwards, so runs side by side do not meet.
+database of its own, dropped afterwards, so runs side by side do not meet (the
+``database_url`` fixture in conftest.py, helpers in databases.py).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import stat
-import subprocess
-import sys
-import threading
-import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from psycopg import sql
 from sqlalchemy import create_engine, make_url, text
 
+from databases import in_threads, release_together, store_child
 from facelive.auth.secrets import (
     KEY_FILE,
     SecretCipher,
@@ -45,18 +39,9 @@ from facelive.auth.store import (
 )
 from facelive.errors import InternalError
 
-REPO = Path(__file__).resolve().parents[1]
 SERVER_KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
-T = TypeVar("T")
 
-# Run by child interpreters: argv = url, server key hex, then what the snippet reads.
-CHILD_PRELUDE = """
-import sys
-from facelive.auth.secrets import SecretCipher
-from facelive.auth.store import KeyStore
-store = KeyStore(sys.argv[1], SecretCipher(bytes.fromhex(sys.argv[2])))
-"""
 COUNT_USAGE = """
 print("ready", flush=True)
 sys.stdin.readline()
@@ -71,48 +56,6 @@ issued = store.create_key("doomed")
 print(issued.key.id, issued.appcode, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
-
-
-# --- databases ---------------------------------------------------------------------------
-
-
-def _plain_postgres(url: str) -> str:
-    """The URL libpq understands (no ``+driver``), password kept."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> str:
-    configured = os.environ.get("FACELIVE_TEST_DATABASE_URL")
-    if configured:
-        return _plain_postgres(configured)
-    done = subprocess.run(
-        [str(REPO / "scripts" / "postgres"), "start"],
-        stdout=subprocess.PIPE,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1, f"scripts/postgres start printed {done.stdout!r}"
-    return lines[0]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'facelive.db'}"
-        return
-    server: str = request.getfixturevalue("postgres_server")
-    name = f"facelive_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-            admin.execute(drop.format(sql.Identifier(name)))
 
 
 @pytest.fixture
@@ -145,29 +88,6 @@ def _raw_rows(database_url: str, query: str) -> list[tuple[Any, ...]]:
             return [tuple(row) for row in conn.execute(text(query))]
     finally:
         engine.dispose()
-
-
-def _in_threads(count: int, work: Callable[[], T]) -> list[T]:
-    """Runs ``work`` in ``count`` threads released together; returns results, raises errors."""
-    start = threading.Barrier(count)
-
-    def run() -> T:
-        start.wait(timeout=30)
-        return work()
-
-    with ThreadPoolExecutor(count) as pool:
-        futures = [pool.submit(run) for _ in range(count)]
-        return [future.result(timeout=60) for future in futures]
-
-
-def _child(snippet: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-c", CHILD_PRELUDE + snippet, *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
 
 
 # --- keys --------------------------------------------------------------------------------
@@ -284,7 +204,7 @@ def test_create_schema_is_idempotent_and_concurrent(database_url: str) -> None:
     stores = [KeyStore(database_url, SecretCipher(SERVER_KEY)) for _ in range(4)]
     try:
         each_once = iter(stores)  # next() is atomic under the GIL: one store per thread
-        _in_threads(4, lambda: next(each_once).create_schema())
+        in_threads(4, lambda: next(each_once).create_schema())
         for each in stores:
             each.create_schema()
         issued = stores[0].create_key("after")
@@ -317,7 +237,7 @@ def test_nonce_is_accepted_once(store: KeyStore, database_url: str) -> None:
 
 def test_nonce_race_has_one_winner(store: KeyStore) -> None:
     expires = datetime.now(UTC) + timedelta(minutes=6)
-    wins = _in_threads(8, lambda: store.use_nonce("k" * 24, 42, "sig", expires))
+    wins = in_threads(8, lambda: store.use_nonce("k" * 24, 42, "sig", expires))
     assert sorted(wins) == [False] * 7 + [True]
 
 
@@ -372,22 +292,14 @@ def test_usage_counts_from_threads(store: KeyStore) -> None:
         for _ in range(50):
             store.record_usage("key_t", 200, datetime(2024, 1, 1, tzinfo=UTC))
 
-    _in_threads(8, fifty)
+    in_threads(8, fifty)
     assert store.usage("key_t") == [UsageRow("key_t", date(2024, 1, 1), 200, 400)]
 
 
 def test_usage_counts_from_processes(store: KeyStore, database_url: str) -> None:
-    children = [_child(COUNT_USAGE, database_url, SERVER_KEY.hex(), "key_p", "200")]
-    children.append(_child(COUNT_USAGE, database_url, SERVER_KEY.hex(), "key_p", "200"))
-    for child in children:  # both have opened the store; release them together
-        assert child.stdout is not None and child.stdout.readline() == "ready\n"
-    for child in children:
-        assert child.stdin is not None
-        child.stdin.write("go\n")
-        child.stdin.flush()
-    for child in children:
-        out, _ = child.communicate(timeout=60)
-        assert child.returncode == 0 and out == "done\n"
+    args = (database_url, SERVER_KEY.hex(), "key_p", "200")
+    outputs = release_together([store_child(COUNT_USAGE, *args) for _ in range(2)])
+    assert outputs == ["done\n"] * 2
     [row] = store.usage("key_p")
     assert row.count == 400 and row.code == 200
 
@@ -413,7 +325,7 @@ def test_data_survives_reopening(store: KeyStore, database_url: str) -> None:
 
 
 def test_key_survives_kill_9(store: KeyStore, database_url: str) -> None:
-    child = _child(CREATE_THEN_DIE, database_url, SERVER_KEY.hex())
+    child = store_child(CREATE_THEN_DIE, database_url, SERVER_KEY.hex())
     out, _ = child.communicate(timeout=60)
     assert child.returncode == -signal.SIGKILL
     key_id, appcode = out.split()
@@ -546,7 +458,7 @@ def test_existing_data_dir_mode_is_kept(tmp_path: Path) -> None:
 
 
 def test_server_key_race_ends_with_one_key(tmp_path: Path) -> None:
-    keys = _in_threads(8, lambda: load_or_create_server_key(tmp_path / "d", None))
+    keys = in_threads(8, lambda: load_or_create_server_key(tmp_path / "d", None))
     assert len(set(keys)) == 1
     assert (tmp_path / "d" / KEY_FILE).read_text().strip() == keys[0].hex()
 
