@@ -1,19 +1,18 @@
-"""The authentication schemes and the rate limiter, without HTTP, on a real SQLite store."""
+"""The authentication schemes, without HTTP, on a real SQLite store (the limiter:
+test_rate_limit.py)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from facelive.auth.rate_limit import RateLimiter, check_daily_quota
 from facelive.auth.schemes import SCHEME_APPCODE, SCHEME_SIGNATURE, Authenticator, signature_for
 from facelive.auth.secrets import SecretCipher
 from facelive.auth.store import IssuedKey, KeyStore
-from facelive.errors import AuthError, RateLimitError, ReplayError, TimestampError
+from facelive.errors import AuthError, ReplayError, TimestampError
 
 NOW = 1_764_000_000.0  # a fixed "server clock", seconds
 
@@ -110,62 +109,3 @@ def test_revoked_key_fails_both_modes(store: KeyStore, issued: IssuedKey) -> Non
     ):
         with pytest.raises(AuthError, match="revoked"):
             auth.authenticate(headers)
-
-
-def test_rate_limiter_bursts_then_refills() -> None:
-    now = [0.0]
-    limiter = RateLimiter(rate=2.0, burst=3, clock=lambda: now[0])
-    for _ in range(3):
-        limiter.acquire("a")
-    with pytest.raises(RateLimitError) as info:
-        limiter.acquire("a")
-    assert info.value.retry_after == 1
-    assert info.value.code == 4029
-    limiter.acquire("b")  # keys have their own buckets
-    now[0] += 0.5
-    limiter.acquire("a")  # one token back after half a second at 2/s
-
-
-def test_rate_limiter_off_by_default() -> None:
-    limiter = RateLimiter(rate=0.0, burst=1)
-    for _ in range(1000):
-        limiter.acquire("a")
-
-
-def test_a_keys_own_rate_replaces_the_default() -> None:
-    now = [0.0]
-    limiter = RateLimiter(rate=0.0, burst=10, clock=lambda: now[0])
-    limiter.acquire("free")  # the default is off...
-    limiter.acquire("limited", rate=1.0, burst=1)  # ...but this key has its own limit
-    with pytest.raises(RateLimitError) as info:
-        limiter.acquire("limited", rate=1.0, burst=1)
-    assert info.value.retry_after == 1
-    assert "1 requests per second" in info.value.msg
-    now[0] += 1.0
-    limiter.acquire("limited", rate=1.0, burst=1)
-    for _ in range(100):
-        limiter.acquire("free")
-
-
-def test_a_lowered_burst_applies_at_once() -> None:
-    limiter = RateLimiter(rate=1.0, burst=50, clock=lambda: 0.0)
-    limiter.acquire("k")  # bucket filled to 50, 49 left
-    limiter.acquire("k", burst=2)  # capped to 2 by the key's new burst, 1 left
-    limiter.acquire("k", burst=2)  # 0 left
-    with pytest.raises(RateLimitError):
-        limiter.acquire("k", burst=2)
-
-
-def test_daily_quota_retry_after_is_the_time_to_utc_midnight() -> None:
-    check_daily_quota(None, 10**9)  # no quota
-    check_daily_quota(2, 1)
-    evening = datetime(2025, 3, 1, 23, 59, 0, tzinfo=UTC)
-    with pytest.raises(RateLimitError) as info:
-        check_daily_quota(2, 2, now=evening)
-    assert info.value.code == 4029
-    assert info.value.retry_after == 60
-    assert "daily quota of 2" in info.value.msg and "每日2次" in info.value.msg_cn
-    beijing = timezone(timedelta(hours=8))  # any zone in, UTC midnight out
-    with pytest.raises(RateLimitError) as info:
-        check_daily_quota(5, 7, now=datetime(2025, 3, 2, 7, 0, 0, tzinfo=beijing))
-    assert info.value.retry_after == 60 * 60

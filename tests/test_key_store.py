@@ -533,6 +533,7 @@ def test_an_older_database_gains_the_limit_columns(database_url: str) -> None:
             for column in ("rate_limit_rps", "rate_limit_burst", "daily_quota"):
                 conn.execute(text(f"ALTER TABLE api_keys DROP COLUMN {column}"))
             conn.execute(text("DROP TABLE recent_requests"))
+            conn.execute(text("DROP TABLE limit_state"))
     finally:
         engine.dispose()
     assert len(_raw_rows(database_url, "SELECT * FROM api_keys")[0]) == 7
@@ -550,6 +551,7 @@ def test_an_older_database_gains_the_limit_columns(database_url: str) -> None:
     finally:
         migrated.close()
     assert len(_raw_rows(database_url, "SELECT * FROM api_keys")[0]) == 10
+    assert _raw_rows(database_url, "SELECT key_id FROM limit_state") == []  # created, empty
 
 
 # --- recent requests ---------------------------------------------------------------------
@@ -582,14 +584,3 @@ def test_recent_requests_keep_only_the_newest(database_url: str) -> None:
         assert kept.recent(1)[0].score is None
     finally:
         kept.close()
-
-
-def test_used_today_counts_served_requests_of_that_day(store: KeyStore) -> None:
-    now = datetime(2024, 7, 1, 23, 0, tzinfo=UTC)
-    for code in (200, 4004, 4001, 4029, 4029):
-        store.record_request(_entry("key_q", code, at=now))
-    store.record_request(_entry("key_q", 200, at=now - timedelta(days=1)))
-    store.record_request(_entry("key_other", 200, at=now))
-    assert store.used_today("key_q", now) == 3  # the 4029 refusals are not service
-    assert store.used_today("key_q", now + timedelta(hours=2)) == 0  # a new UTC day
-    assert store.used_today("key_none", now) == 0

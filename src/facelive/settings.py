@@ -170,10 +170,28 @@ class Settings(BaseSettings):
     rate_limit_rps: float = Field(
         default=0.0,
         ge=0.0,
-        description="Requests per second allowed per key and worker process; 0 disables it.",
+        description=(
+            "Requests per second allowed per key, counted in the key store's database across "
+            "every worker and server sharing it; 0 disables it."
+        ),
     )
     rate_limit_burst: int = Field(
         default=10, ge=1, description="Requests a key may send at once above rate_limit_rps."
+    )
+    failed_attempt_limit: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Failed liveness attempts (not live: 4004, 4005) a key may make within "
+            "failed_attempt_window_s before it is refused with 4029 until the window ends; "
+            "0 disables it."
+        ),
+    )
+    failed_attempt_window_s: float = Field(
+        default=600.0,
+        gt=0,
+        le=86400,
+        description="Length in seconds of the window in which failed attempts are counted.",
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     admin_token: SecretStr | None = Field(

@@ -29,7 +29,7 @@ from facelive.api.pages import mount_pages
 from facelive.api.responses import envelope_response
 from facelive.api.routes import router
 from facelive.api.service import LivenessService
-from facelive.auth.rate_limit import RateLimiter
+from facelive.auth.rate_limit import LimitPolicy, SharedLimiter
 from facelive.auth.schemes import Authenticator
 from facelive.auth.setup import open_key_store
 from facelive.envelope import new_request_id
@@ -130,7 +130,7 @@ def _build_service(settings: Settings) -> LivenessService:
         checker=checker,
         store=store,
         authenticator=Authenticator(store, settings.signature_window_s),
-        rate_limiter=RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst),
+        limiter=SharedLimiter(store, LimitPolicy.from_settings(settings)),
         url_policy=UrlPolicy.from_allowlist(
             settings.url_allowlist,
             max_bytes=settings.max_image_bytes,

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from facelive.api.metrics import Metrics
 from facelive.api.request_body import LivenessRequest, max_body_bytes, parse_request
 from facelive.api.responses import envelope_response
-from facelive.auth.rate_limit import RateLimiter, check_daily_quota
+from facelive.auth.rate_limit import SharedLimiter
 from facelive.auth.records import ApiKey, RecentRequest
 from facelive.auth.schemes import Authenticator
 from facelive.auth.store import KeyStore
@@ -42,7 +42,7 @@ class LivenessService:
     checker: LivenessChecker
     store: KeyStore
     authenticator: Authenticator
-    rate_limiter: RateLimiter
+    limiter: SharedLimiter
     url_policy: UrlPolicy
     inference_slots: anyio.CapacityLimiter
     metrics: Metrics
@@ -85,7 +85,8 @@ class LivenessService:
                 score=outcome.liveness_score if isinstance(outcome, CheckResult) else None,
                 latency_ms=round((time.perf_counter() - started) * 1000, 2),
             )
-            await run_in_threadpool(self._record, entry)
+            failed = isinstance(outcome, CheckResult) and not outcome.is_live
+            await run_in_threadpool(self._record, entry, failed)
         times = outcome.times if isinstance(outcome, CheckResult) else None
         self.metrics.observe(code, time.perf_counter() - started, times)
         request.state.code = code
@@ -93,12 +94,9 @@ class LivenessService:
         return envelope_response(request_id, outcome)
 
     async def _admit(self, key: ApiKey) -> None:
-        """The key's rate limit (its own, else the server's), then its daily quota: 4029."""
-        limits = key.limits
-        self.rate_limiter.acquire(key.id, limits.rps, limits.burst)
-        if limits.daily_quota is not None:
-            used = await run_in_threadpool(self.store.used_today, key.id)
-            check_daily_quota(limits.daily_quota, used)
+        """The key's rate, daily quota and failed attempts, counted in the shared database
+        (one round trip): 4029 beyond them."""
+        await run_in_threadpool(self.limiter.admit, key)
 
     def _check_declared_length(self, request: Request) -> None:
         declared = request.headers.get("content-length", "").strip()
@@ -131,8 +129,11 @@ class LivenessService:
             self.checker.check, image, parsed.thresh, limiter=self.inference_slots
         )
 
-    def _record(self, entry: RecentRequest) -> None:
+    def _record(self, entry: RecentRequest, failed: bool) -> None:
+        """Counts the answer; ``failed``: a not-live verdict, for the failed-attempt limit."""
         try:
+            if failed:  # first: it guards against brute force, the usage count only reports
+                self.limiter.record_failure(entry.key_id)
             self.store.record_request(entry)
         except Exception:  # the answer is already decided; a failed count must not change it
             log.exception("usage record failed", extra={"fields": {"key_id": entry.key_id}})

@@ -1,78 +1,214 @@
-"""Per-key request rate limiting (token bucket) and daily quotas, answered with 4029 and
-``Retry-After``.
+"""Per-key limits, answered with 4029 and ``Retry-After``: requests per second with a burst,
+requests per UTC day, and (opt-in) failed liveness attempts per window. Their state lives in
+the key store's database, so every worker and server sharing it enforces one limit per key.
 
-The token buckets live in the process: with several workers each enforces a key's rate on
-its own share of the traffic, so N workers may let through up to N times the rate. The daily
-quota is checked against the shared ``usage_daily`` counts before the request is served, so
-it holds across workers and servers except for requests already in flight at the moment the
-quota is reached (each may still be served). Exact cross-process limits come later.
+All of a key's limit state is one row of ``limit_state``. Admitting a request is one
+``INSERT ... ON CONFLICT (key_id) DO UPDATE ... RETURNING`` in its own short write
+transaction: one round trip. The database serialises concurrent upserts of a row (PostgreSQL
+locks it, and the update sees the latest committed version; SQLite's BEGIN IMMEDIATE takes
+the write lock) and each update computes from the row as the previous one left it, so nothing
+can be admitted twice. A request takes a token and a unit of quota only when every limit lets
+it through: a refusal uses up nothing.
+
+- Rate: GCRA, the token bucket kept as one number. ``rate_tat_us`` is when the key's bucket
+  will be full again (it holds ``burst - (tat - now) * rps`` tokens); a request is admitted
+  when ``tat - now <= (burst - 1) / rps`` and moves ``tat`` on by ``1 / rps``.
+- Quota: ``quota_used`` counts the requests admitted on ``quota_day`` (UTC), reserved before
+  the request is served, so a quota is never exceeded however many requests race for it.
+- Failed attempts: a check that ends not live (4004, 4005) is counted afterwards, in a fixed
+  window starting at the key's first failure; once ``limit`` failures are counted the key is
+  refused until that window ends. Checks already running at that moment still finish.
+
+Times are the serving process's wall clock in integer microseconds (exact arithmetic on both
+databases): servers sharing a database need synchronised clocks, as the signature window
+already does.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
+from sqlalchemy import ColumnElement, Integer, case, literal, update
+
+from facelive.auth.records import ApiKey
+from facelive.auth.store import KeyStore
+from facelive.auth.tables import limit_state
 from facelive.errors import RateLimitError
+from facelive.settings import Settings
+
+_US = 1_000_000
+# Bits of limit_state.refused: which limits refused the latest request.
+RATE, QUOTA, FAILURES = 1, 2, 4
 
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    stamp: float
+@dataclass(frozen=True, slots=True)
+class LimitPolicy:
+    """The server's limits. ``rps`` 0 turns the default rate limit off (a key's own limit
+    still applies); ``failed_attempts`` 0 turns the failed-attempt limit off."""
 
+    rps: float = 0.0
+    burst: int = 10
+    failed_attempts: int = 0
+    failed_window_s: float = 600.0
 
-class RateLimiter:
-    """``rate`` requests per second per key, with bursts of up to ``burst``; 0 disables it.
-
-    A key's own ``rate`` and ``burst`` (from the key store) replace the defaults for that key,
-    so a key can be limited even when the server default is off.
-    """
-
-    def __init__(
-        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.rate = rate
-        self.burst = max(1, burst)
-        self.clock = clock
-        self._buckets: dict[str, _Bucket] = {}
-        self._lock = threading.Lock()
-
-    def acquire(self, key_id: str, rate: float | None = None, burst: int | None = None) -> None:
-        rate = self.rate if rate is None else rate
-        capacity = float(self.burst if burst is None else max(1, burst))
-        if rate <= 0:
-            return
-        now = self.clock()
-        with self._lock:
-            bucket = self._buckets.setdefault(key_id, _Bucket(capacity, now))
-            # min() with the capacity also applies a burst lowered since the last request.
-            bucket.tokens = min(capacity, bucket.tokens + (now - bucket.stamp) * rate)
-            bucket.stamp = now
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
-                return
-            wait = (1.0 - bucket.tokens) / rate
-        raise RateLimitError(
-            max(1, math.ceil(wait)),
-            f"rate limit of {rate:g} requests per second exceeded; retry later",
-            f"超过每秒{rate:g}次请求的频率限制，请稍后重试",
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LimitPolicy:
+        return cls(
+            settings.rate_limit_rps,
+            settings.rate_limit_burst,
+            settings.failed_attempt_limit,
+            settings.failed_attempt_window_s,
         )
 
 
-def check_daily_quota(quota: int | None, used: int, now: datetime | None = None) -> None:
-    """Raises 4029 when ``used`` requests today (UTC) already reach ``quota``; ``None`` means
-    no quota. ``Retry-After`` is the time left until the next UTC midnight."""
-    if quota is None or used < quota:
-        return
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
+class SharedLimiter:
+    """Admits requests of a key against its limits (its own, else the server's), counting in
+    the database; safe to share between threads, processes and servers."""
+
+    def __init__(
+        self, store: KeyStore, policy: LimitPolicy, clock: Callable[[], float] = time.time
+    ) -> None:
+        """``clock``: seconds since the epoch (UTC); tests pass their own."""
+        self.store = store
+        self.policy = policy
+        self.clock = clock
+
+    def admit(self, key: ApiKey) -> None:
+        """Takes a token and a unit of the key's daily quota, or raises ``RateLimitError``
+        (4029) with the seconds until a retry can succeed."""
+        now = int(self.clock() * _US)
+        rps = self.policy.rps if key.limits.rps is None else key.limits.rps
+        burst = max(1, self.policy.burst if key.limits.burst is None else key.limits.burst)
+        # Microseconds between requests at the steady rate; None: no rate limit.
+        interval = max(1, round(_US / rps)) if rps > 0 else None
+        admission = _Admission(now, interval, burst, key.limits.daily_quota, self.policy)
+        row = self.store.execute_write(admission.statement(self.store, key.id))
+        assert row is not None  # an upsert with RETURNING always answers one row
+        refused, tat, fail_since = int(row[0]), row[1], row[2]
+        if refused:
+            raise admission.refusal(refused, tat, fail_since, rps)
+
+    def record_failure(self, key_id: str) -> None:
+        """Counts a check that ended not live against the failed-attempt limit (if on)."""
+        limit = self.policy.failed_attempts
+        if limit <= 0:
+            return
+        now = int(self.clock() * _US)
+        s = limit_state.c
+        fresh = _window_closed(now, round(self.policy.failed_window_s * _US))
+        self.store.execute_write(
+            update(limit_state)
+            .where(s.key_id == key_id)
+            .values(
+                fail_count=case((fresh, 1), else_=s.fail_count + 1),
+                fail_since_us=case((fresh, now), else_=s.fail_since_us),
+            )
+        )
+
+
+def _window_closed(now: int, window: int) -> ColumnElement[bool]:
+    """True when the key has no open failure window at ``now``."""
+    s = limit_state.c
+    return s.fail_since_us.is_(None) | (s.fail_since_us <= now - window)
+
+
+@dataclass(frozen=True, slots=True)
+class _Admission:
+    """One request's admission: the upsert, and the refusal it may answer."""
+
+    now: int
+    interval: int | None
+    burst: int
+    quota: int | None
+    policy: LimitPolicy
+
+    @property
+    def day(self) -> date:
+        return datetime.fromtimestamp(self.now / _US, UTC).date()
+
+    @property
+    def window(self) -> int:
+        return round(self.policy.failed_window_s * _US)
+
+    def statement(self, store: KeyStore, key_id: str) -> Any:
+        s = limit_state.c
+        now, day = self.now, self.day
+        # The bucket's clock never runs behind now: an idle key's bucket is simply full.
+        base = case((s.rate_tat_us > now, s.rate_tat_us), else_=now)
+        refused: ColumnElement[int] = literal(0, Integer)
+        if self.interval is not None:
+            tolerance = (self.burst - 1) * self.interval
+            refused = refused + case((base - now > tolerance, RATE), else_=0)
+        if self.quota is not None:
+            over = (s.quota_day == day) & (s.quota_used >= self.quota)
+            refused = refused + case((over, QUOTA), else_=0)
+        if self.policy.failed_attempts > 0:
+            locked = ~_window_closed(now, self.window) & (
+                s.fail_count >= self.policy.failed_attempts
+            )
+            refused = refused + case((locked, FAILURES), else_=0)
+        admitted = refused == 0
+        changes: dict[str, Any] = {
+            "refused": refused,
+            "quota_day": case((admitted, day), else_=s.quota_day),
+            "quota_used": case(
+                (admitted, case((s.quota_day == day, s.quota_used + 1), else_=1)),
+                else_=s.quota_used,
+            ),
+        }
+        first = {"key_id": key_id, "refused": 0, "quota_day": day, "quota_used": 1}
+        if self.interval is not None:
+            changes["rate_tat_us"] = case((admitted, base + self.interval), else_=s.rate_tat_us)
+            first["rate_tat_us"] = now + self.interval
+        return (
+            store.insert(limit_state)
+            .values(**first)
+            .on_conflict_do_update(index_elements=[s.key_id], set_=changes)
+            .returning(s.refused, s.rate_tat_us, s.fail_since_us)
+        )
+
+    def refusal(
+        self, refused: int, tat: int | None, fail_since: int | None, rps: float
+    ) -> RateLimitError:
+        """The 4029 for the limit that lasts longest among those that refused."""
+        waits: list[tuple[int, str, str]] = []
+        if refused & RATE and tat is not None and self.interval is not None:
+            wait = tat - self.now - (self.burst - 1) * self.interval
+            waits.append(
+                (
+                    wait,
+                    f"rate limit of {rps:g} requests per second exceeded; retry later",
+                    f"超过每秒{rps:g}次请求的频率限制，请稍后重试",
+                )
+            )
+        if refused & QUOTA:
+            waits.append(
+                (
+                    _until_utc_midnight(self.now),
+                    f"daily quota of {self.quota} requests used up; it resets at 00:00 UTC",
+                    f"已用完每日{self.quota}次的请求配额，将于UTC时间0点重置",
+                )
+            )
+        if refused & FAILURES and fail_since is not None:
+            limit, window = self.policy.failed_attempts, self.policy.failed_window_s
+            waits.append(
+                (
+                    fail_since + self.window - self.now,
+                    f"too many failed liveness attempts ({limit} within {window:g} s); retry later",
+                    f"活体检测失败次数过多（{window:g}秒内{limit}次），请稍后重试",
+                )
+            )
+        wait, msg, msg_cn = max(waits, key=lambda w: w[0])
+        return RateLimitError(max(1, math.ceil(wait / _US)), msg, msg_cn)
+
+
+def _until_utc_midnight(now: int) -> int:
+    """Microseconds from ``now`` to the next 00:00 UTC."""
+    moment = datetime.fromtimestamp(now / _US, UTC)
     midnight = datetime.combine(moment.date() + timedelta(days=1), datetime.min.time(), UTC)
-    raise RateLimitError(
-        max(1, math.ceil((midnight - moment).total_seconds())),
-        f"daily quota of {quota} requests used up; it resets at 00:00 UTC",
-        f"已用完每日{quota}次的请求配额，将于UTC时间0点重置",
-    )
+    return round((midnight - moment).total_seconds() * _US)

@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
     Engine,
+    Executable,
     Table,
     create_engine,
     event,
     func,
-    inspect,
     select,
     text,
     update,
@@ -36,15 +35,9 @@ from sqlalchemy.exc import OperationalError
 
 from facelive.auth.engine import WRITE, engine_url, on_sqlite_begin, on_sqlite_connect
 from facelive.auth.records import ApiKey, IssuedKey, KeyLimits, RecentRequest, UsageRow
+from facelive.auth.schema import create_or_upgrade
 from facelive.auth.secrets import SecretCipher
-from facelive.auth.tables import (
-    LIMIT_COLUMNS,
-    api_keys,
-    metadata,
-    recent_requests,
-    signature_nonces,
-    usage_daily,
-)
+from facelive.auth.tables import api_keys, recent_requests, signature_nonces, usage_daily
 
 __all__ = [
     "ApiKey",
@@ -57,8 +50,6 @@ __all__ = [
 ]
 
 _NONCE_PURGE_EVERY_S = 60.0
-# Arbitrary constant naming the PostgreSQL advisory lock that serialises schema creation.
-_SCHEMA_LOCK_ID = 0x66616365  # "face"
 _KEY_COLUMNS = (
     api_keys.c.id,
     api_keys.c.name,
@@ -69,8 +60,6 @@ _KEY_COLUMNS = (
     api_keys.c.rate_limit_burst,
     api_keys.c.daily_quota,
 )
-# A 4029 answer is the quota or rate limit at work, not a request served: it does not count.
-_NOT_COUNTED = (4029,)
 
 
 def appcode_hash(appcode: str) -> str:
@@ -110,6 +99,14 @@ class KeyStore:
             event.listen(self._engine, "begin", on_sqlite_begin)
         # Same pool; transactions begun from it take SQLite's write lock at BEGIN.
         self._writer = self._engine.execution_options(**{WRITE: True})
+        # A lone statement is atomic by itself. On PostgreSQL it runs without BEGIN and
+        # COMMIT, a round trip each; SQLite keeps BEGIN IMMEDIATE, since a lone write would
+        # take the write lock only after reading, and fail at once if another wrote between.
+        self._one_statement = (
+            self._writer
+            if self._dialect == "sqlite"
+            else self._engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._next_purge = 0.0
 
     @staticmethod
@@ -124,10 +121,7 @@ class KeyStore:
         """Creates missing tables and adds columns that older databases lack; safe when
         several processes start at once (one transaction under the write lock)."""
         with self._writer.begin() as conn:
-            if self._dialect == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SCHEMA_LOCK_ID})
-            metadata.create_all(conn, checkfirst=True)
-            _add_missing_columns(conn)
+            create_or_upgrade(conn)
 
     # --- keys ---------------------------------------------------------------------------
 
@@ -270,7 +264,7 @@ class KeyStore:
                         signature_nonces.c.expires_at < datetime.now(UTC)
                     )
                 )
-            insert = self._insert(signature_nonces).values(
+            insert = self.insert(signature_nonces).values(
                 app_key=app_key,
                 timestamp_ms=timestamp_ms,
                 signature=signature,
@@ -324,16 +318,6 @@ class KeyStore:
                 for at, key, rid, code, score, ms in conn.execute(query)
             ]
 
-    def used_today(self, key_id: str, now: datetime | None = None) -> int:
-        """Requests counted for this key on the current UTC day, 4029 answers excluded."""
-        day = (now or datetime.now(UTC)).astimezone(UTC).date()
-        t = usage_daily
-        query = select(func.coalesce(func.sum(t.c["count"]), 0)).where(
-            t.c.key_id == key_id, t.c.day == day, t.c.code.not_in(_NOT_COUNTED)
-        )
-        with self._engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
-
     def usage(self, key_id: str | None = None, since: date | None = None) -> list[UsageRow]:
         """Daily counts, by day, key and code; ``since`` is an inclusive UTC day."""
         t = usage_daily
@@ -361,6 +345,17 @@ class KeyStore:
             return False
         return True
 
+    def execute_write(self, statement: Executable) -> tuple[Any, ...] | None:
+        """Runs one write statement, atomic on its own, committed before this returns; its
+        first row, if it returns rows. On PostgreSQL one round trip (plus the pool's ping).
+
+        The way in for ``facelive.auth.rate_limit``, which builds its own statements.
+        """
+        with self._one_statement.begin() as conn:
+            result = conn.execute(statement)
+            row = result.first() if result.returns_rows else None
+            return None if row is None else tuple(row)
+
     def close(self) -> None:
         """Closes pooled connections; the store can be used again (it reconnects)."""
         self._engine.dispose()
@@ -372,7 +367,7 @@ class KeyStore:
         if moment.tzinfo is None:
             raise ValueError("usage is counted by timezone-aware datetimes only")
         count = usage_daily.c["count"]
-        insert = self._insert(usage_daily).values(
+        insert = self.insert(usage_daily).values(
             key_id=key_id, day=moment.astimezone(UTC).date(), code=code, count=1
         )
         return insert.on_conflict_do_update(
@@ -380,21 +375,8 @@ class KeyStore:
             set_={"count": count + 1},
         )
 
-    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+    def insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        """An INSERT with this database's ``ON CONFLICT`` clauses."""
         if self._dialect == "postgresql":
             return postgresql.insert(table)
         return sqlite.insert(table)
-
-
-def _add_missing_columns(conn: Connection) -> None:
-    """The schema migration: ``ALTER TABLE api_keys ADD COLUMN`` for each limit column a
-    database made by an older facelive lacks. Each is nullable, so existing keys keep the
-    server defaults. Idempotent; the caller holds the schema lock."""
-    present = {column["name"] for column in inspect(conn).get_columns("api_keys")}
-    preparer = conn.dialect.identifier_preparer
-    for name in LIMIT_COLUMNS:
-        if name in present:
-            continue
-        column = api_keys.c[name]
-        kind = column.type.compile(dialect=conn.dialect)
-        conn.execute(text(f"ALTER TABLE api_keys ADD COLUMN {preparer.quote(name)} {kind}"))

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -113,4 +114,27 @@ recent_requests = Table(
     # Calibrated liveness score when a face was scored, else NULL.
     Column("score", Float, nullable=True),
     Column("latency_ms", Float, nullable=False),
+)
+
+# The limiter's state, one row per key, read and written by one upsert per request
+# (facelive.auth.rate_limit) so that every worker and server sharing the database enforces
+# one rate, one daily quota and one failed-attempt count per key. Times are integer
+# microseconds since the epoch: exact arithmetic on both databases.
+limit_state = Table(
+    "limit_state",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    # GCRA's "theoretical arrival time": when the key's token bucket would be full again
+    # minus one emission interval; NULL until the key is first rate-limited.
+    Column("rate_tat_us", BigInteger, nullable=True),
+    # Requests admitted on quota_day (UTC), whether or not the key has a quota, so that a
+    # quota set during the day counts what was already served.
+    Column("quota_day", Date, nullable=True),
+    Column("quota_used", BigInteger, nullable=False, server_default="0"),
+    # Failed liveness attempts (not live) counted since fail_since_us, a fixed window.
+    Column("fail_since_us", BigInteger, nullable=True),
+    Column("fail_count", Integer, nullable=False, server_default="0"),
+    # Which limits refused the latest request (a bit set; 0: admitted), so that the one
+    # upsert can say it through RETURNING.
+    Column("refused", SmallInteger, nullable=False, server_default="0"),
 )
