@@ -22,7 +22,7 @@ from databases import create_database, drop_database, postgres_server_url
 from facelive.auth.setup import open_key_store
 from facelive.pipeline.checker import LivenessChecker
 from facelive.settings import Settings
-from live_server import Credentials, LiveServer
+from live_server import ADMIN_TOKEN, Credentials, LiveServer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -125,10 +125,6 @@ def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     live = LiveServer(tmp_path_factory.mktemp("server"), server_env(model_dir)).start()
     yield live
     live.stop()
-
-
-# The operator console's token for admin_server (at least 16 characters).
-ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 
 
 @pytest.fixture(scope="session")

@@ -120,6 +120,18 @@ class LiveServer:
             self.process.wait(timeout=20)
         self.process = None
 
+    def logged(self, request_ids: set[str], timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The log lines of these requests. A line is written once its response has gone
+        out, so it may trail the reply a little: this waits for all of them (or times out
+        and returns those found)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
+            mine = [line for line in lines if line.get("request_id") in request_ids]
+            if len(mine) >= len(request_ids) or time.monotonic() > deadline:
+                return mine
+            time.sleep(0.05)
+
     def request(
         self,
         method: str,
@@ -169,3 +181,34 @@ def signed_headers(creds: Credentials, timestamp_ms: int | None = None) -> dict[
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+# The operator console's token of the test servers that have it on (at least 16 characters).
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def call(
+    server: LiveServer,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = ADMIN,
+) -> Reply:
+    """A request to the console's API, ``/admin/api`` + ``path``."""
+    data = None if body is None else json.dumps(body).encode()
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    return server.request(method, "/admin/api" + path, data, sent)
+
+
+def ok(reply: Reply) -> Any:
+    """The ``data`` of a successful console answer."""
+    envelope = reply.json
+    assert (reply.status, envelope["code"], envelope["success"]) == (200, 200, True), envelope
+    assert reply.headers["x-request-id"] == envelope["request_id"]
+    return envelope["data"]
+
+
+def new_console_key(server: LiveServer, name: str) -> Credentials:
+    made = ok(call(server, "POST", "/keys", {"name": name}))
+    return Credentials(made["appcode"], made["app_key"], made["app_secret"], made["id"])

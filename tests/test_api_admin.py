@@ -11,35 +11,9 @@ from typing import Any
 
 import pytest
 
-from conftest import ADMIN_TOKEN
-from live_server import Credentials, LiveServer, Reply, b64
+from live_server import ADMIN_TOKEN, Credentials, LiveServer, Reply, b64, call, new_console_key, ok
 
 SAMPLES = "images/minivision-ai__Silent-Face-Anti-Spoofing/images/sample"
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-def call(
-    server: LiveServer,
-    method: str,
-    path: str,
-    body: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = ADMIN,
-) -> Reply:
-    data = None if body is None else json.dumps(body).encode()
-    sent = {"Content-Type": "application/json", **(headers or {})}
-    return server.request(method, "/admin/api" + path, data, sent)
-
-
-def ok(reply: Reply) -> Any:
-    envelope = reply.json
-    assert (reply.status, envelope["code"], envelope["success"]) == (200, 200, True), envelope
-    assert reply.headers["x-request-id"] == envelope["request_id"]
-    return envelope["data"]
-
-
-def new_console_key(server: LiveServer, name: str) -> Credentials:
-    made = ok(call(server, "POST", "/keys", {"name": name}))
-    return Credentials(made["appcode"], made["app_key"], made["app_secret"], made["id"])
 
 
 def assert_error(reply: Reply, status: int, code: int) -> dict[str, Any]:

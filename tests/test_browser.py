@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
-from conftest import ADMIN_TOKEN
-from live_server import Credentials, LiveServer
+from live_server import ADMIN_TOKEN, Credentials, LiveServer
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("FACELIVE_CHROMIUM", "/usr/bin/chromium")

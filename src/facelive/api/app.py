@@ -74,6 +74,9 @@ class RequestContext:
                 "status": status,
                 "code": state.get("code"),
                 "key_id": state.get("key_id"),
+                # Which worker process answered: with several workers, or several servers
+                # on one database, this tells where a request went.
+                "pid": os.getpid(),
                 "ms": round((time.perf_counter() - started) * 1000, 2),
             }
             if times is not None:
