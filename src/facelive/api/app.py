@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facelive import __version__
 from facelive.api import admin, request_log
+from facelive.api.cores import available_cores
 from facelive.api.metrics import Metrics
 from facelive.api.pages import mount_pages
 from facelive.api.responses import envelope_response
@@ -120,7 +121,7 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 def _build_service(settings: Settings) -> LivenessService:
     workers = max(1, settings.workers)
-    cores = os.cpu_count() or 1
+    cores = available_cores()  # a container's CPU limit, not the node's core count
     # Each worker gets its share of the cores: that many inferences at once, one thread each
     # (unless FACELIVE_THREADS says otherwise), so N workers never oversubscribe the CPU.
     per_worker = max(1, cores // workers)
