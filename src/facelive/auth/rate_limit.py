@@ -30,10 +30,21 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, case, literal, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    Executable,
+    Integer,
+    String,
+    bindparam,
+    case,
+    literal,
+    update,
+)
 
 from facelive.auth.records import ApiKey
 from facelive.auth.store import KeyStore
@@ -77,6 +88,9 @@ class SharedLimiter:
         self.store = store
         self.policy = policy
         self.clock = clock
+        # Statements are built once per set of limits in use and bound per request: building
+        # and cache-keying a statement costs more Python time than running it.
+        self._statements: dict[tuple[bool, bool, bool], Executable] = {}
 
     def admit(self, key: ApiKey) -> None:
         """Takes a token and a unit of the key's daily quota, or raises ``RateLimitError``
@@ -87,7 +101,11 @@ class SharedLimiter:
         # Microseconds between requests at the steady rate; None: no rate limit.
         interval = max(1, round(_US / rps)) if rps > 0 else None
         admission = _Admission(now, interval, burst, key.limits.daily_quota, self.policy)
-        row = self.store.execute_write(admission.statement(self.store, key.id))
+        shape = (interval is not None, admission.quota is not None, admission.failures_on)
+        statement = self._statements.get(shape)
+        if statement is None:
+            statement = self._statements[shape] = _admission_statement(self.store, *shape)
+        row = self.store.execute_write(statement, admission.parameters(key.id))
         assert row is not None  # an upsert with RETURNING always answers one row
         refused, tat, fail_since = int(row[0]), row[1], row[2]
         if refused:
@@ -95,31 +113,74 @@ class SharedLimiter:
 
     def record_failure(self, key_id: str) -> None:
         """Counts a check that ended not live against the failed-attempt limit (if on)."""
-        limit = self.policy.failed_attempts
-        if limit <= 0:
+        if self.policy.failed_attempts <= 0:
             return
         now = int(self.clock() * _US)
-        s = limit_state.c
-        fresh = _window_closed(now, round(self.policy.failed_window_s * _US))
-        self.store.execute_write(
-            update(limit_state)
-            .where(s.key_id == key_id)
-            .values(
-                fail_count=case((fresh, 1), else_=s.fail_count + 1),
-                fail_since_us=case((fresh, now), else_=s.fail_since_us),
-            )
-        )
+        floor = now - round(self.policy.failed_window_s * _US)
+        self.store.execute_write(_FAILURE, {"key": key_id, "now": now, "fail_floor": floor})
 
 
-def _window_closed(now: int, window: int) -> ColumnElement[bool]:
-    """True when the key has no open failure window at ``now``."""
-    s = limit_state.c
-    return s.fail_since_us.is_(None) | (s.fail_since_us <= now - window)
+# The statements' parameters, bound per request (microseconds, except ``day``).
+_KEY = bindparam("key", type_=String())
+_NOW = bindparam("now", type_=BigInteger())
+_DAY = bindparam("day", type_=Date())
+_INTERVAL = bindparam("interval", type_=BigInteger())  # between requests at the steady rate
+_TOLERANCE = bindparam("tolerance", type_=BigInteger())  # (burst - 1) * interval
+_QUOTA = bindparam("quota", type_=BigInteger())
+_FAIL_LIMIT = bindparam("fail_limit", type_=Integer())
+_FAIL_FLOOR = bindparam("fail_floor", type_=BigInteger())  # failures since then count
+
+_s = limit_state.c
+# True when the key has no open failure window at now.
+_WINDOW_CLOSED = _s.fail_since_us.is_(None) | (_s.fail_since_us <= _FAIL_FLOOR)
+_FAILURE = (
+    update(limit_state)
+    .where(_s.key_id == _KEY)
+    .values(
+        fail_count=case((_WINDOW_CLOSED, 1), else_=_s.fail_count + 1),
+        fail_since_us=case((_WINDOW_CLOSED, _NOW), else_=_s.fail_since_us),
+    )
+)
+
+
+def _admission_statement(store: KeyStore, rate: bool, quota: bool, failures: bool) -> Any:
+    """The admission upsert for the limits in use: decides, takes a token and a unit of
+    quota when every limit allows, records which refused, and returns the state."""
+    # The bucket's clock never runs behind now: an idle key's bucket is simply full.
+    base = case((_s.rate_tat_us > _NOW, _s.rate_tat_us), else_=_NOW)
+    refused: ColumnElement[int] = literal(0, Integer)
+    if rate:
+        refused = refused + case((base - _NOW > _TOLERANCE, RATE), else_=0)
+    if quota:
+        over = (_s.quota_day == _DAY) & (_s.quota_used >= _QUOTA)
+        refused = refused + case((over, QUOTA), else_=0)
+    if failures:
+        locked = ~_WINDOW_CLOSED & (_s.fail_count >= _FAIL_LIMIT)
+        refused = refused + case((locked, FAILURES), else_=0)
+    admitted = refused == 0
+    changes: dict[str, Any] = {
+        "refused": refused,
+        "quota_day": case((admitted, _DAY), else_=_s.quota_day),
+        "quota_used": case(
+            (admitted, case((_s.quota_day == _DAY, _s.quota_used + 1), else_=1)),
+            else_=_s.quota_used,
+        ),
+    }
+    first: dict[str, Any] = {"key_id": _KEY, "refused": 0, "quota_day": _DAY, "quota_used": 1}
+    if rate:
+        changes["rate_tat_us"] = case((admitted, base + _INTERVAL), else_=_s.rate_tat_us)
+        first["rate_tat_us"] = _NOW + _INTERVAL
+    return (
+        store.insert(limit_state)
+        .values(**first)
+        .on_conflict_do_update(index_elements=[_s.key_id], set_=changes)
+        .returning(_s.refused, _s.rate_tat_us, _s.fail_since_us)
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class _Admission:
-    """One request's admission: the upsert, and the refusal it may answer."""
+    """One request's admission: the statement's parameters, and the refusal it may answer."""
 
     now: int
     interval: int | None
@@ -128,49 +189,25 @@ class _Admission:
     policy: LimitPolicy
 
     @property
-    def day(self) -> date:
-        return datetime.fromtimestamp(self.now / _US, UTC).date()
+    def failures_on(self) -> bool:
+        return self.policy.failed_attempts > 0
 
     @property
     def window(self) -> int:
         return round(self.policy.failed_window_s * _US)
 
-    def statement(self, store: KeyStore, key_id: str) -> Any:
-        s = limit_state.c
-        now, day = self.now, self.day
-        # The bucket's clock never runs behind now: an idle key's bucket is simply full.
-        base = case((s.rate_tat_us > now, s.rate_tat_us), else_=now)
-        refused: ColumnElement[int] = literal(0, Integer)
+    def parameters(self, key_id: str) -> dict[str, Any]:
+        day = datetime.fromtimestamp(self.now / _US, UTC).date()
+        values: dict[str, Any] = {"key": key_id, "now": self.now, "day": day}
         if self.interval is not None:
-            tolerance = (self.burst - 1) * self.interval
-            refused = refused + case((base - now > tolerance, RATE), else_=0)
+            values["interval"] = self.interval
+            values["tolerance"] = (self.burst - 1) * self.interval
         if self.quota is not None:
-            over = (s.quota_day == day) & (s.quota_used >= self.quota)
-            refused = refused + case((over, QUOTA), else_=0)
-        if self.policy.failed_attempts > 0:
-            locked = ~_window_closed(now, self.window) & (
-                s.fail_count >= self.policy.failed_attempts
-            )
-            refused = refused + case((locked, FAILURES), else_=0)
-        admitted = refused == 0
-        changes: dict[str, Any] = {
-            "refused": refused,
-            "quota_day": case((admitted, day), else_=s.quota_day),
-            "quota_used": case(
-                (admitted, case((s.quota_day == day, s.quota_used + 1), else_=1)),
-                else_=s.quota_used,
-            ),
-        }
-        first = {"key_id": key_id, "refused": 0, "quota_day": day, "quota_used": 1}
-        if self.interval is not None:
-            changes["rate_tat_us"] = case((admitted, base + self.interval), else_=s.rate_tat_us)
-            first["rate_tat_us"] = now + self.interval
-        return (
-            store.insert(limit_state)
-            .values(**first)
-            .on_conflict_do_update(index_elements=[s.key_id], set_=changes)
-            .returning(s.refused, s.rate_tat_us, s.fail_since_us)
-        )
+            values["quota"] = self.quota
+        if self.failures_on:
+            values["fail_limit"] = self.policy.failed_attempts
+            values["fail_floor"] = self.now - self.window
+        return values
 
     def refusal(
         self, refused: int, tat: int | None, fail_since: int | None, rps: float

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -345,14 +345,16 @@ class KeyStore:
             return False
         return True
 
-    def execute_write(self, statement: Executable) -> tuple[Any, ...] | None:
+    def execute_write(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> tuple[Any, ...] | None:
         """Runs one write statement, atomic on its own, committed before this returns; its
         first row, if it returns rows. On PostgreSQL one round trip (plus the pool's ping).
 
         The way in for ``facelive.auth.rate_limit``, which builds its own statements.
         """
         with self._one_statement.begin() as conn:
-            result = conn.execute(statement)
+            result = conn.execute(statement, parameters)
             row = result.first() if result.returns_rows else None
             return None if row is None else tuple(row)
 
