@@ -3,8 +3,8 @@ requests per UTC day, and (opt-in) failed liveness attempts per window. Their st
 the key store's database, so every worker and server sharing it enforces one limit per key.
 
 All of a key's limit state is one row of ``limit_state``. Admitting a request is one
-``INSERT ... ON CONFLICT (key_id) DO UPDATE ... RETURNING`` in its own short write
-transaction: one round trip. The database serialises concurrent upserts of a row (PostgreSQL
+``INSERT ... ON CONFLICT (key_id) DO UPDATE ... RETURNING``, committed on its own (on
+PostgreSQL without BEGIN/COMMIT: one round trip, see ``KeyStore.execute_write``). The database serialises concurrent upserts of a row (PostgreSQL
 locks it, and the update sees the latest committed version; SQLite's BEGIN IMMEDIATE takes
 the write lock) and each update computes from the row as the previous one left it, so nothing
 can be admitted twice. A request takes a token and a unit of quota only when every limit lets
