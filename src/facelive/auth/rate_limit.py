@@ -4,11 +4,12 @@ the key store's database, so every worker and server sharing it enforces one lim
 
 All of a key's limit state is one row of ``limit_state``. Admitting a request is one
 ``INSERT ... ON CONFLICT (key_id) DO UPDATE ... RETURNING``, committed on its own (on
-PostgreSQL without BEGIN/COMMIT: one round trip, see ``KeyStore.execute_write``). The database serialises concurrent upserts of a row (PostgreSQL
-locks it, and the update sees the latest committed version; SQLite's BEGIN IMMEDIATE takes
-the write lock) and each update computes from the row as the previous one left it, so nothing
-can be admitted twice. A request takes a token and a unit of quota only when every limit lets
-it through: a refusal uses up nothing.
+PostgreSQL without BEGIN/COMMIT: one round trip, see ``KeyStore.execute_write``). The
+database serialises concurrent upserts of a row (PostgreSQL locks it, and the update sees the
+latest committed version; SQLite's BEGIN IMMEDIATE takes the write lock) and each update
+computes from the row as the previous one left it, so nothing can be admitted twice. A
+request takes a token and a unit of quota only when every limit lets it through: a refusal
+uses up nothing.
 
 - Rate: GCRA, the token bucket kept as one number. ``rate_tat_us`` is when the key's bucket
   will be full again (it holds ``burst - (tat - now) * rps`` tokens); a request is admitted

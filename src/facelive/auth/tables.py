@@ -124,8 +124,8 @@ limit_state = Table(
     "limit_state",
     metadata,
     Column("key_id", String(32), primary_key=True),
-    # GCRA's "theoretical arrival time": when the key's token bucket would be full again
-    # minus one emission interval; NULL until the key is first rate-limited.
+    # GCRA's "theoretical arrival time": when the key's token bucket will be full again
+    # (facelive.auth.rate_limit); NULL until a rate limit first applies to the key.
     Column("rate_tat_us", BigInteger, nullable=True),
     # Requests admitted on quota_day (UTC), whether or not the key has a quota, so that a
     # quota set during the day counts what was already served.
