@@ -14,7 +14,8 @@
     └── InternalError              5000  anything the caller cannot fix
         ├── ModelUnavailableError        a model file is missing and cannot be fetched
         ├── ModelIntegrityError          a model file does not match its sha256
-        └── SecretDecryptionError        a stored AppSecret cannot be decrypted (auth.secrets)
+        ├── SecretDecryptionError        a stored AppSecret cannot be decrypted (auth.secrets)
+        └── StoreUnavailableError        the key-store database cannot be reached (auth.engine)
 
 Only the edges (``cli``, ``api``) turn these into exit statuses or responses.
 """
