@@ -80,7 +80,13 @@ def on_sqlite_begin(conn: Connection) -> None:
 
 def on_store_error(context: ExceptionContext) -> BaseException | None:
     """SQLAlchemy's ``handle_error`` hook: a refused connect (no connection yet) or a lost
-    connection raises ``StoreUnavailableError`` instead; other errors pass unchanged."""
+    connection raises ``StoreUnavailableError`` instead; other errors pass unchanged.
+
+    A failed pre-ping is left alone: the pool recognises its own error as a disconnect and
+    opens a fresh connection, which is how requests recover after a database restart.
+    """
+    if context.is_pre_ping:
+        return None
     if context.is_disconnect or context.connection is None:
         return StoreUnavailableError()
     return None
