@@ -114,9 +114,7 @@ class KeyStore:
         pg = parsed.get_backend_name() == "postgresql"
         connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT_S} if pg else {}
         # pre-ping: a connection the database dropped (restart) is replaced, not used.
-        self._engine: Engine = create_engine(
-            parsed, pool_pre_ping=True, connect_args=connect_args
-        )
+        self._engine: Engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
         self._dialect = self._engine.dialect.name
         event.listen(self._engine, "handle_error", on_store_error)
         if self._dialect == "sqlite":
