@@ -106,9 +106,11 @@ def body(live_jpeg: bytes, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def two_workers(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     env = server_env(model_dir, **LOAD_ENV)
     live = LiveServer(tmp_path_factory.mktemp("two-workers"), env, workers=2).start()
-    _serving_workers(live, 2)
-    yield live
-    live.stop()
+    try:
+        _serving_workers(live, 2)
+        yield live
+    finally:
+        live.stop()
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +162,9 @@ def test_killed_worker_is_replaced_and_only_its_connections_fail(
     held = _established(victim, live.port)
     killed_at = time.time()
     os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while victim in live.worker_pids() and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the supervisor has reaped it
     after = _serving_workers(live, 2)
     result = run.result(timeout=120)
 
@@ -238,10 +243,7 @@ def test_sigterm_finishes_requests_in_flight_refuses_new_ones_and_exits_in_grace
     env = server_env(
         model_dir, FACELIVE_URL_TIMEOUT_S="40", FACELIVE_SHUTDOWN_GRACE_S=str(grace), **LOAD_ENV
     )
-    live = LiveServer(tmp_path / "term", env, workers=workers).start()
-    if workers > 1:
-        _serving_workers(live, workers)
-    assert live.process is not None
+    live = LiveServer(tmp_path / "term", env, workers=workers)
     answers: dict[str, Reply | Exception] = {}
 
     def fetch(path: str) -> None:
@@ -252,6 +254,10 @@ def test_sigterm_finishes_requests_in_flight_refuses_new_ones_and_exits_in_grace
 
     threads = [threading.Thread(target=fetch, args=(path,)) for path in ("/short", "/long")]
     try:
+        live.start()
+        if workers > 1:
+            _serving_workers(live, workers)
+        assert live.process is not None
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + 30
@@ -333,11 +339,11 @@ def test_postgres_restart_under_load(
 ) -> None:
     url = own_postgres.url
     env = server_env(model_dir, FACELIVE_DATABASE_URL=url, **LOAD_ENV)
-    live = LiveServer(tmp_path / "pg", env, workers=2).start()
+    live = LiveServer(tmp_path / "pg", env, workers=2)
     store = open_key_store(Settings(data_dir=live.data_dir, database_url=url))
     image = {"image_base64": base64.b64encode(live_jpeg).decode()}
     try:
-        _serving_workers(live, 2)
+        _serving_workers(live.start(), 2)
         command = loadgen_command(
             live.port, body, concurrency=4, duration=13.0, warmup=1.0,
             appcode=_appcode(live), rate=0.5 * capacity, timeout=15.0,
@@ -357,6 +363,7 @@ def test_postgres_restart_under_load(
         assert envelope["msg"] == StoreUnavailableError.default_msg
         assert envelope["msg_cn"] == StoreUnavailableError.default_msg_cn
         assert envelope["request_id"] == reply.headers["x-request-id"]
+        assert envelope["request_id"] in live.log_path.read_text()  # the operator sees why
         assert live.request("GET", "/readyz").status == 503
         time.sleep(3.5)
 
