@@ -1,5 +1,8 @@
 """A real ``facelive serve`` on loopback for the HTTP benchmark: start-up time, credentials,
-the load generator runs against it, and the peak memory of its worker processes."""
+the load generator runs against it, and the memory of its worker processes.
+
+The load generator and the ``/proc`` readings are also used on their own, by the soak
+(``bench/soak.py``) and the fault tests (``tests/test_faults.py``)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 def _free_port() -> int:
@@ -42,11 +46,81 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _status_kb(pid: int, field_name: str) -> int:
+def status_kb(pid: int, field_name: str) -> int:
+    """A memory figure of ``/proc/PID/status`` in KiB (``VmRSS``, ``VmHWM``...); 0 if absent."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field_name + ":"):
             return int(line.split()[1])
     return 0
+
+
+def worker_pids(server_pid: int) -> list[int]:
+    """The uvicorn worker processes (spawned children) of ``facelive serve``; [] with one
+    worker, which serves in the server process itself."""
+    workers = []
+    for pid in _children(server_pid):
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                workers.append(pid)
+    return workers
+
+
+def loadgen_command(
+    port: int,
+    body_path: Path,
+    *,
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    appcode: str = "",
+    signed: tuple[str, str, int] | None = None,
+    rate: float = 0.0,
+    timeout: float = 60.0,
+) -> list[str]:
+    """``python -m bench.loadgen`` with these options; ``signed``: (AppKey, AppSecret, first
+    timestamp) for signed requests, else ``appcode`` is sent."""
+    command = [
+        sys.executable, "-m", "bench.loadgen", "--port", str(port), "--body", str(body_path),
+        "--concurrency", str(concurrency), "--duration", str(duration), "--warmup", str(warmup),
+        "--rate", str(rate), "--timeout", str(timeout),
+    ]  # fmt: skip
+    if signed is not None:
+        app_key, app_secret, first_stamp = signed
+        command += [
+            "--signed", "--app-key", app_key, "--app-secret", app_secret,
+            "--first-stamp", str(first_stamp),
+        ]  # fmt: skip
+    else:
+        command += ["--appcode", appcode]
+    return command
+
+
+@dataclass
+class LoadRun:
+    """A load generator running in its own process while the caller does something else."""
+
+    process: subprocess.Popen[bytes]
+
+    @classmethod
+    def start(cls, command: list[str]) -> LoadRun:
+        root = Path(__file__).resolve().parents[1]
+        process = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=root
+        )
+        return cls(process)
+
+    def result(self, timeout: float) -> dict[str, Any]:
+        """Waits for the run to end; its JSON result."""
+        try:
+            out, err = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+            raise
+        if self.process.returncode != 0:
+            raise RuntimeError(f"load generator failed: {err.decode()[-2000:]}")
+        result: dict[str, Any] = json.loads(out)
+        return result
 
 
 @dataclass
@@ -94,16 +168,15 @@ class Server:
     def worker_pids(self) -> list[int]:
         """uvicorn's worker processes (spawned children), or the server itself with one."""
         assert self.process is not None
-        workers = []
-        for pid in _children(self.process.pid):
-            with contextlib.suppress(OSError):
-                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    workers.append(pid)
-        return workers or [self.process.pid]
+        return worker_pids(self.process.pid) or [self.process.pid]
 
     def peak_rss_mb(self) -> list[float]:
         """Peak resident memory (VmHWM) of each worker so far, in MiB."""
-        return [round(_status_kb(pid, "VmHWM") / 1024, 1) for pid in self.worker_pids()]
+        return [round(status_kb(pid, "VmHWM") / 1024, 1) for pid in self.worker_pids()]
+
+    def rss_mb(self) -> list[float]:
+        """Resident memory (VmRSS) of each worker now, in MiB."""
+        return [round(status_kb(pid, "VmRSS") / 1024, 1) for pid in self.worker_pids()]
 
     def load(
         self,
@@ -115,24 +188,19 @@ class Server:
         first_stamp: int = 0,
     ) -> dict[str, object]:
         """One load-generator run in its own process; its JSON result."""
-        command = [
-            sys.executable, "-m", "bench.loadgen", "--port", str(self.port),
-            "--body", str(body_path), "--concurrency", str(concurrency),
-            "--duration", str(duration), "--warmup", str(warmup),
-        ]  # fmt: skip
-        if signed:
-            command += [
-                "--signed", "--app-key", self.credentials["AppKey"],
-                "--app-secret", self.credentials["AppSecret"], "--first-stamp", str(first_stamp),
-            ]  # fmt: skip
-        else:
-            command += ["--appcode", self.credentials["APPCODE"]]
-        root = Path(__file__).resolve().parents[1]
-        done = subprocess.run(  # noqa: S603
-            command, capture_output=True, check=True, cwd=root, timeout=duration + warmup + 120
+        credentials = self.credentials
+        command = loadgen_command(
+            self.port,
+            body_path,
+            concurrency=concurrency,
+            duration=duration,
+            warmup=warmup,
+            appcode=credentials["APPCODE"],
+            signed=(credentials["AppKey"], credentials["AppSecret"], first_stamp)
+            if signed
+            else None,
         )
-        result: dict[str, object] = json.loads(done.stdout)
-        return result
+        return LoadRun.start(command).result(timeout=duration + warmup + 120)
 
     def stop(self) -> None:
         if self.process is None:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.server import worker_pids
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -107,6 +109,11 @@ class LiveServer:
         if all(found.values()):
             self.first_key = Credentials(*(m.group(1) for m in found.values() if m is not None))
         return self
+
+    def worker_pids(self) -> list[int]:
+        """uvicorn's worker processes with ``workers`` > 1 ([] with one)."""
+        assert self.process is not None
+        return worker_pids(self.process.pid)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is None:

@@ -42,6 +42,12 @@ def test_missing_remote_image_is_4003(
         ("http://192.168.0.10/x.jpg", "192.168.0.10"),
         ("http://2130706433/x.jpg", "127.0.0.1"),
         ("http://[::ffff:127.0.0.1]/x.jpg", "127.0.0.1"),
+        ("http://0x7f000001/x.jpg", "127.0.0.1"),
+        ("http://0177.0.0.1/x.jpg", "127.0.0.1"),
+        ("http://0/x.jpg", "0.0.0.0"),
+        ("http://167772161/x.jpg", "10.0.0.1"),
+        ("http://[::ffff:a9fe:a9fe]/latest/meta-data/", "169.254.169.254"),
+        ("gopher://127.0.0.2:70/_x", "gopher"),
         ("file:///etc/passwd", "file"),
         ("gopher://example.com/", "gopher"),
         ("ftp://example.com/x.jpg", "ftp"),
@@ -85,6 +91,41 @@ class _Slow(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _Hop(http.server.BaseHTTPRequestHandler):
+    """``/to?URL`` redirects to URL."""
+
+    def do_GET(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", self.path.partition("?")[2])
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _Endless(http.server.BaseHTTPRequestHandler):
+    """A chunked body that never ends (1 GiB at most); ``sent`` counts what went out."""
+
+    protocol_version = "HTTP/1.1"
+    sent = 0
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = b"\xff" * 65536
+        try:
+            while _Endless.sent < 1 << 30:
+                self.wfile.write(b"10000\r\n" + chunk + b"\r\n")
+                _Endless.sent += len(chunk)
+        except OSError:
+            return
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
 def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
     httpd = http.server.ThreadingHTTPServer((IMAGE_HOST, 0), handler)
     httpd.daemon_threads = True
@@ -102,6 +143,17 @@ def redirector() -> Iterator[str]:
 @pytest.fixture
 def slow_server() -> Iterator[str]:
     yield from _serve(_Slow)
+
+
+@pytest.fixture
+def hop_server() -> Iterator[str]:
+    yield from _serve(_Hop)
+
+
+@pytest.fixture
+def endless_server() -> Iterator[str]:
+    _Endless.sent = 0
+    yield from _serve(_Endless)
 
 
 def test_redirect_into_the_private_network_is_refused(
@@ -130,3 +182,24 @@ def test_slow_url_does_not_stall_other_requests(
     thread.join(timeout=30)
     assert results == [4003]  # cut off by the 2 s total fetch timeout of the test server
     assert quick < 1.5
+
+
+def test_redirect_chain_to_an_odd_spelling_of_a_private_address_is_refused(
+    server: LiveServer, creds: Credentials, hop_server: str
+) -> None:
+    url = f"{hop_server}/to?{hop_server}/to?http://167772161/x.jpg"
+    reply = server.check({"image_url": url}, creds)
+    assert (reply.status, reply.json["code"]) == (400, 4003)
+    assert "10.0.0.1" in reply.json["msg"]
+
+
+def test_endless_body_is_cut_off_and_the_server_carries_on(
+    server: LiveServer, creds: Credentials, endless_server: str
+) -> None:
+    started = time.monotonic()
+    reply = server.check({"image_url": f"{endless_server}/x.jpg"}, creds)
+    # Cut at 20 MB (4001) or, on a slow machine, at the 2 s fetch timeout (4003).
+    assert reply.json["code"] in (4001, 4003), reply.json
+    assert time.monotonic() - started < 15
+    assert _Endless.sent < 64 << 20  # of the 1 GiB on offer
+    assert server.check({}, creds).json["code"] == 4001  # still serving

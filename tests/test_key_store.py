@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, make_url, text
 
 from databases import in_threads, release_together, store_child
+from facelive.auth.engine import StoreUnavailableError
 from facelive.auth.secrets import (
     KEY_FILE,
     SecretCipher,
@@ -353,6 +354,21 @@ def test_ping_false_when_unreachable(tmp_path: Path, cipher: SecretCipher) -> No
     try:
         assert not missing.ping()
         assert not refused.ping()
+    finally:
+        missing.close()
+        refused.close()
+
+
+def test_unreachable_database_is_store_unavailable(tmp_path: Path, cipher: SecretCipher) -> None:
+    # A 5000 that says what is wrong; the pool reconnects once the database is back.
+    missing = KeyStore(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}", cipher)
+    refused = KeyStore("postgresql://facelive@127.0.0.1:1/facelive", cipher)
+    try:
+        for store in (missing, refused):
+            with pytest.raises(StoreUnavailableError) as info:
+                store.authenticate_appcode("0" * 32)
+            assert info.value.code == 5000
+            assert info.value.msg == "the key store is unavailable, please retry later"
     finally:
         missing.close()
         refused.close()

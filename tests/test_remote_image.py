@@ -38,7 +38,8 @@ MiB = 1024 * 1024
 
 class Handler(http.server.BaseHTTPRequestHandler):
     """Routes: /png, /hops/N (N redirects, then the PNG), /to?URL, /a/b/rel, /no-location,
-    /big-declared, /forever, /trickle, /slow-headers; anything else is 404."""
+    /big-declared, /forever, /trickle, /slow-headers, /gigabyte, /chunked-forever,
+    /huge-chunk, /chunked-trickle, /endless-headers, /endless-header-line; else 404."""
 
     server: Server
 
@@ -72,6 +73,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif path == "/slow-headers":
             self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Pad: ")
             self.trickle(b"a" * 1000)
+        elif path == "/gigabyte":  # honestly declared, and really sent if read
+            self.send_response(200)
+            self.send_header("Content-Length", str(1024 * MiB))
+            self.end_headers()
+            self.stream(lambda data: data)
+        elif path == "/chunked-forever":  # 64 KiB chunks, never a last chunk
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            self.stream(lambda data: b"%x\r\n%s\r\n" % (len(data), data))
+        elif path == "/huge-chunk":  # one chunk that says it is 1 GiB long
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            self.wfile.write(b"%x\r\n" % (1024 * MiB))
+            self.stream(lambda data: data)
+        elif path == "/chunked-trickle":  # a 1-byte chunk every 50 ms, never a last chunk
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            self.trickle(b"1\r\nx\r\n" * 1000, step=7)
+        elif path == "/endless-headers":  # header lines as fast as the client reads them
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            self.stream(lambda data: b"X-Pad: a\r\n" * 4096)
+        elif path == "/endless-header-line":  # one header line that never ends
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Pad: ")
+            self.stream(lambda data: b"a" * len(data))
         else:
             self.reply(404, b"not here", {})
 
@@ -87,20 +109,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
         # HTTP/1.0 with no Content-Length: the body ends only when the server closes.
         self.send_response(200)
         self.end_headers()
+        self.stream(lambda data: data)
+
+    def stream(self, frame: Callable[[bytes], bytes]) -> None:
+        """Writes ``frame(64 KiB)`` until 1 GiB of payload is out or the client hangs up."""
         chunk = b"x" * 65536
         try:
             while self.server.streamed < 1024 * MiB:
-                self.wfile.write(chunk)
+                self.wfile.write(frame(chunk))
                 self.server.streamed += len(chunk)
         except OSError:
             pass
         finally:
             self.server.stream_done.set()
 
-    def trickle(self, data: bytes) -> None:
+    def trickle(self, data: bytes, step: int = 1) -> None:
         try:
-            for i in range(len(data)):
-                self.wfile.write(data[i : i + 1])
+            for i in range(0, len(data), step):
+                self.wfile.write(data[i : i + step])
                 self.wfile.flush()
                 time.sleep(0.05)
         except OSError:
@@ -249,6 +275,17 @@ def test_allow_hosts_opens_a_name_that_resolves_to_loopback(
         ("127.1", "127.0.0.1", "loopback"),
         ("0x7f.0.0.1", "127.0.0.1", "loopback"),
         ("0x7f.1", "127.0.0.1", "loopback"),
+        ("0x7f000001", "127.0.0.1", "loopback"),
+        ("017700000001", "127.0.0.1", "loopback"),
+        ("0", "0.0.0.0", "unspecified"),
+        ("167772161", "10.0.0.1", "private"),
+        ("0x0a.0.0.1", "10.0.0.1", "private"),
+        ("0300.0250.0.1", "192.168.0.1", "private"),
+        ("0xa9.0xfe.0xa9.0xfe", "169.254.169.254", "link-local"),
+        ("[::ffff:7f00:1]", "127.0.0.1", "loopback"),
+        ("[0:0:0:0:0:ffff:127.0.0.1]", "127.0.0.1", "loopback"),
+        ("[::ffff:a9fe:a9fe]", "169.254.169.254", "link-local"),
+        ("[::127.0.0.1]", "::7f00:1", "reserved"),
         ("0.0.0.0", "0.0.0.0", "unspecified"),
         ("224.0.0.1", "224.0.0.1", "multicast"),
         ("100.64.0.1", "100.64.0.1", "non-public"),
@@ -290,6 +327,30 @@ def test_one_bad_address_among_good_ones_refuses(
     fake_dns("mixed.test", ["93.184.216.34,192.168.0.7"])
     err = refused("http://mixed.test/", UrlPolicy())
     assert "192.168.0.7, a private address" in err.msg
+    assert connects == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "address", "kind"),
+    [
+        ("10.0.0.1", "10.0.0.1", "a private"),
+        ("127.0.0.1", "127.0.0.1", "a loopback"),
+        ("::ffff:127.0.0.1", "127.0.0.1", "a loopback"),
+        ("::ffff:10.0.0.1", "10.0.0.1", "a private"),
+        ("::1", "::1", "a loopback"),
+        ("169.254.169.254", "169.254.169.254", "a link-local"),
+        ("fd12:3456::1", "fd12:3456::1", "a private"),
+        ("0.0.0.0", "0.0.0.0", "an unspecified"),
+    ],
+)
+def test_public_looking_name_that_resolves_inside_is_refused(
+    answer: str, address: str, kind: str, fake_dns: FakeDns, connects: list[tuple[str, int]]
+) -> None:
+    # What an attacker's DNS answers for a name of their own; no real lookup is made.
+    lookups = fake_dns("images.example.com", [answer])
+    err = refused("http://images.example.com/face.jpg", UrlPolicy())
+    assert err.msg == f"image_url resolves to {address}, {kind} address, which is not allowed"
+    assert lookups == ["images.example.com"]
     assert connects == []
 
 
@@ -385,6 +446,51 @@ def test_redirect_to_another_scheme_is_refused(server: Server) -> None:
     assert "scheme 'file' is not allowed" in err.msg
 
 
+@pytest.mark.parametrize(
+    ("target", "address"),
+    [
+        ("http://10.0.0.1/", "10.0.0.1"),
+        ("http://167772161/", "10.0.0.1"),
+        ("http://0x0a.0.0.1/", "10.0.0.1"),
+        ("http://0300.0250.0.1/", "192.168.0.1"),
+        ("http://0xa9.0xfe.0xa9.0xfe/latest/meta-data/", "169.254.169.254"),
+        ("http://[::ffff:a9fe:a9fe]/latest/meta-data/", "169.254.169.254"),
+        ("http://127.0.0.2/", "127.0.0.2"),  # loopback, but not the allow-listed address
+        ("http://0/", "0.0.0.0"),
+        ("http://internal.example.com/", "192.168.7.7"),  # a name that resolves inside
+    ],
+)
+def test_redirect_chain_into_the_private_network_is_refused_before_connecting(
+    server: Server,
+    fake_dns: FakeDns,
+    connects: list[tuple[str, int]],
+    target: str,
+    address: str,
+) -> None:
+    fake_dns("internal.example.com", ["192.168.7.7"])
+    # Two hops on the allow-listed server, then the target.
+    url = server.url("/to?" + server.url("/to?" + target))
+    err = refused(url)
+    assert f"image_url resolves to {address}, a" in err.msg
+    assert connects == [("127.0.0.1", server.port)] * 2
+
+
+@pytest.mark.parametrize(
+    ("target", "scheme"),
+    [
+        ("gopher://127.0.0.1:6379/_FLUSHALL", "gopher"),
+        ("dict://127.0.0.1:11211/stats", "dict"),
+        ("file:/etc/passwd", "file"),
+    ],
+)
+def test_redirect_chain_to_another_scheme_is_refused(
+    server: Server, connects: list[tuple[str, int]], target: str, scheme: str
+) -> None:
+    err = refused(server.url("/to?" + server.url("/to?" + target)))
+    assert err.msg == f"image_url scheme {scheme!r} is not allowed; only http and https are"
+    assert connects == [("127.0.0.1", server.port)] * 2
+
+
 def test_three_redirects_are_followed(server: Server) -> None:
     assert fetch_image(server.url("/hops/3"), LOOPBACK_ONLY) == PNG
     assert len(server.hosts) == 4
@@ -441,6 +547,17 @@ def test_endless_body_is_cut_off_just_past_the_limit(server: Server) -> None:
     assert server.streamed < 48 * MiB
 
 
+@pytest.mark.parametrize("path", ["/gigabyte", "/chunked-forever", "/huge-chunk"])
+def test_gigabyte_bodies_are_cut_off_at_the_default_limit(server: Server, path: str) -> None:
+    # The contract's 20 MiB, and time enough that only the size can stop it.
+    policy = UrlPolicy.from_allowlist("127.0.0.1", timeout_s=30.0)
+    assert policy.max_bytes == 20 * MiB
+    with pytest.raises(BadImageError, match=f"larger than {20 * MiB} bytes"):
+        fetch_image(server.url(path), policy)
+    assert server.stream_done.wait(5.0), "the server should see the client hang up"
+    assert server.streamed < 64 * MiB  # of the 1 GiB on offer
+
+
 def test_body_at_the_limit_is_accepted(server: Server) -> None:
     policy = UrlPolicy.from_allowlist("127.0.0.1", max_bytes=len(PNG))
     assert fetch_image(server.url("/png"), policy) == PNG
@@ -465,6 +582,22 @@ def test_trickled_body_is_cut_off_by_the_total_deadline(server: Server) -> None:
 
 def test_trickled_headers_are_cut_off_by_the_total_deadline(server: Server) -> None:
     assert 0.9 < timed_out(server.url("/slow-headers")) < 3.0
+
+
+def test_endless_trickle_of_chunks_is_cut_off_by_the_total_deadline(server: Server) -> None:
+    assert 0.9 < timed_out(server.url("/chunked-trickle")) < 3.0
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [("/endless-headers", "got more than 100 headers"), ("/endless-header-line", "header line")],
+)
+def test_endless_headers_are_refused(server: Server, path: str, reason: str) -> None:
+    policy = UrlPolicy.from_allowlist("127.0.0.1", timeout_s=30.0)
+    err = refused(server.url(path), policy)
+    assert err.msg.startswith("the connection to image_url host 127.0.0.1 (127.0.0.1) failed: ")
+    assert reason in err.msg
+    assert server.stream_done.wait(5.0), "the server should see the client hang up"
 
 
 def test_server_that_never_answers_times_out() -> None:

@@ -14,7 +14,9 @@
     └── InternalError              5000  anything the caller cannot fix
         ├── ModelUnavailableError        a model file is missing and cannot be fetched
         ├── ModelIntegrityError          a model file does not match its sha256
-        └── SecretDecryptionError        a stored AppSecret cannot be decrypted (auth.secrets)
+        ├── ShuttingDownError            the server stopped before the request finished
+        ├── SecretDecryptionError        a stored AppSecret cannot be decrypted (auth.secrets)
+        └── StoreUnavailableError        the key-store database cannot be reached (auth.engine)
 
 Only the edges (``cli``, ``api``) turn these into exit statuses or responses.
 """
@@ -108,3 +110,10 @@ class ModelUnavailableError(InternalError):
 
 class ModelIntegrityError(InternalError):
     """A model file exists but its sha256 does not match the manifest, so it is never loaded."""
+
+
+class ShuttingDownError(InternalError):
+    """The shutdown grace (``FACELIVE_SHUTDOWN_GRACE_S``) ended with this request unfinished."""
+
+    default_msg = "the server is shutting down and could not finish this request, please retry"
+    default_msg_cn = "服务正在停止，未能完成本次请求，请重试"

@@ -66,7 +66,7 @@ def run_serve(overrides: dict[str, str]) -> int:
     )
     import uvicorn
 
-    uvicorn.run(
+    config = uvicorn.Config(
         _APP,
         factory=True,
         host=settings.host,
@@ -75,5 +75,14 @@ def run_serve(overrides: dict[str, str]) -> int:
         log_level="warning",
         access_log=False,
         server_header=False,
+        # SIGTERM/SIGINT: stop accepting, let requests in flight finish, then cancel them.
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
-    return 0
+    if settings.workers > 1:
+        from facelive.supervisor import serve_workers
+
+        serve_workers(config)
+        return 0
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1

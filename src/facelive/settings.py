@@ -126,6 +126,16 @@ class Settings(BaseSettings):
         le=64,
         description="Worker processes of `facelive serve`; each loads its own models.",
     )
+    shutdown_grace_s: int = Field(
+        default=20,
+        ge=1,
+        le=3600,
+        description=(
+            "On SIGTERM or SIGINT `facelive serve` stops accepting connections at once and "
+            "gives requests in flight this many seconds to finish; then it cancels them "
+            "and exits."
+        ),
+    )
     data_dir: Path = Field(
         default_factory=default_data_dir,
         description=(

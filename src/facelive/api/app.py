@@ -3,6 +3,7 @@ models and the key store are loaded in the lifespan, once per worker process."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -34,7 +35,12 @@ from facelive.auth.rate_limit import LimitPolicy, SharedLimiter
 from facelive.auth.schemes import Authenticator
 from facelive.auth.setup import open_key_store
 from facelive.envelope import new_request_id
-from facelive.errors import FaceliveError, InternalError, InvalidParameterError
+from facelive.errors import (
+    FaceliveError,
+    InternalError,
+    InvalidParameterError,
+    ShuttingDownError,
+)
 from facelive.remote_image import UrlPolicy
 from facelive.settings import Settings
 
@@ -55,7 +61,7 @@ class RequestContext:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         started = time.perf_counter()
-        status = 500
+        status: int | None = None
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -66,13 +72,20 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except asyncio.CancelledError:
+            # uvicorn cancels what still runs when the shutdown grace ends; answer with the
+            # envelope rather than its bare text 500. The task ends here, as uvicorn wants.
+            if status is not None:
+                raise
+            state["code"] = ShuttingDownError.code
+            await envelope_response(request_id, ShuttingDownError())(scope, receive, send_with_id)
         finally:
             times = state.get("times")
             fields = {
                 "request_id": request_id,
                 "method": scope.get("method"),
                 "path": scope.get("path"),
-                "status": status,
+                "status": status or 500,
                 "code": state.get("code"),
                 "key_id": state.get("key_id"),
                 # Which worker process answered: with several workers, or several servers

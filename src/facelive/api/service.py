@@ -70,6 +70,9 @@ class LivenessService:
             )
             del raw
             outcome = await self._check(parsed)
+        except InternalError as exc:  # a 5000 with a name (key store unreachable...): logged
+            log.error(exc.msg, exc_info=True, extra={"fields": {"request_id": request_id}})
+            outcome = exc
         except FaceliveError as exc:
             outcome = exc
         except Exception:  # fail closed at the edge: logged, answered as 5000, never live

@@ -1,5 +1,5 @@
-"""Connecting the key store's engine: URL schemes, and SQLite made safe for several
-processes (WAL, busy timeout, BEGIN IMMEDIATE for writers)."""
+"""Connecting the key store's engine: URL schemes, SQLite made safe for several processes
+(WAL, busy timeout, BEGIN IMMEDIATE for writers), and a lost database named as such."""
 
 from __future__ import annotations
 
@@ -7,10 +7,26 @@ import sqlite3
 import time
 
 from sqlalchemy import URL, Connection, make_url
+from sqlalchemy.engine import ExceptionContext
+
+from facelive.errors import InternalError
 
 # Execution option that marks a writer's connection (see on_sqlite_begin).
 WRITE = "facelive_write"
 BUSY_TIMEOUT_MS = 5000
+# Seconds a PostgreSQL connect may take: a stalled server must not hang requests.
+PG_CONNECT_TIMEOUT_S = 5
+
+
+class StoreUnavailableError(InternalError):
+    """The key-store database cannot be reached (down, restarting, connection lost).
+
+    A 5000 the caller can only retry; the pool reconnects by itself (pre-ping) once the
+    database is back, so no restart of facelive is needed.
+    """
+
+    default_msg = "the key store is unavailable, please retry later"
+    default_msg_cn = "密钥存储暂时不可用，请稍后重试"
 
 
 def engine_url(url: str) -> URL:
@@ -60,3 +76,17 @@ def on_sqlite_begin(conn: Connection) -> None:
     # so concurrent writers wait (busy_timeout) instead.
     write = conn.get_execution_options().get(WRITE, False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def on_store_error(context: ExceptionContext) -> BaseException | None:
+    """SQLAlchemy's ``handle_error`` hook: a refused connect (no connection yet) or a lost
+    connection raises ``StoreUnavailableError`` instead; other errors pass unchanged.
+
+    A failed pre-ping is left alone: the pool recognises its own error as a disconnect and
+    opens a fresh connection, which is how requests recover after a database restart.
+    """
+    if context.is_pre_ping:
+        return None
+    if context.is_disconnect or context.connection is None:
+        return StoreUnavailableError()
+    return None

@@ -33,7 +33,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
-from facelive.auth.engine import WRITE, engine_url, on_sqlite_begin, on_sqlite_connect
+from facelive.auth.engine import (
+    PG_CONNECT_TIMEOUT_S,
+    WRITE,
+    StoreUnavailableError,
+    engine_url,
+    on_sqlite_begin,
+    on_sqlite_connect,
+    on_store_error,
+)
 from facelive.auth.records import ApiKey, IssuedKey, KeyLimits, RecentRequest, UsageRow
 from facelive.auth.schema import create_or_upgrade
 from facelive.auth.secrets import SecretCipher
@@ -92,8 +100,12 @@ class KeyStore:
         parsed = engine_url(url)
         self._cipher = cipher
         self._recent_kept = max(1, recent_kept)
-        self._engine: Engine = create_engine(parsed, pool_pre_ping=True)
+        pg = parsed.get_backend_name() == "postgresql"
+        connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT_S} if pg else {}
+        # pre-ping: a connection the database dropped (restart) is replaced, not used.
+        self._engine: Engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
         self._dialect = self._engine.dialect.name
+        event.listen(self._engine, "handle_error", on_store_error)
         if self._dialect == "sqlite":
             event.listen(self._engine, "connect", on_sqlite_connect)
             event.listen(self._engine, "begin", on_sqlite_begin)
@@ -341,7 +353,7 @@ class KeyStore:
         try:
             with self._engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-        except OperationalError:
+        except (OperationalError, StoreUnavailableError):
             return False
         return True
 
