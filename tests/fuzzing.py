@@ -1,11 +1,11 @@
-"""What the fuzz tests share: their budget, a memory probe and a byte-level mutator.
+"""What the fuzz and hostile-input tests share: a budget, a memory probe, a byte mutator.
 
 Budget: each fuzz test runs a few dozen examples by default so the suite stays fast;
 ``FACELIVE_FUZZ_EXAMPLES=N`` runs N examples per test instead (docs/reliability.md).
 
-Memory: the probe reads the process's peak resident set (``VmHWM``) after resetting it
-through ``/proc/self/clear_refs``, so it sees what C libraries (libpng, libjpeg, OpenCV,
-Pillow) allocate as well as Python and numpy.
+Memory: the probe reads a process's peak resident set (``VmHWM``) after resetting it through
+``/proc/<pid>/clear_refs``, so it sees what C libraries (libpng, libjpeg, OpenCV, Pillow)
+allocate as well as Python and numpy.
 """
 
 from __future__ import annotations
@@ -37,12 +37,28 @@ def fuzz_settings(default: int) -> settings:
     )
 
 
-def _status_mb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name == field:
-            return int(value.split()[0]) // 1024
-    raise RuntimeError(f"{field} missing from /proc/self/status")
+class PeakRss:
+    """How far a process's peak resident set rose since ``reset`` (``pid``: this process by
+    default; another process of the same user, such as a test server, works too)."""
+
+    def __init__(self, pid: int | str = "self") -> None:
+        self.proc = Path("/proc") / str(pid)
+        self.before = 0
+
+    def _mb(self, field: str) -> int:
+        for line in (self.proc / "status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name == field:
+                return int(value.split()[0]) // 1024
+        raise RuntimeError(f"{field} missing from {self.proc}/status")
+
+    def reset(self) -> None:
+        (self.proc / "clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        self.before = self._mb("VmRSS")
+
+    @property
+    def growth_mb(self) -> int:
+        return self._mb("VmHWM") - self.before
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +70,15 @@ class Measured:
 
 
 def measure(call: Callable[[], T]) -> Measured:
-    """Run ``call`` and report how far the peak RSS rose above the RSS before it."""
-    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-    before = _status_mb("VmRSS")
+    """Run ``call`` and report how far this process's peak RSS rose above the RSS before it."""
+    peak = PeakRss()
+    peak.reset()
     value: object
     try:
         value = call()
     except Exception as exc:  # noqa: BLE001 - the caller asserts which ones are allowed
         value = exc
-    return Measured(value, _status_mb("VmHWM") - before)
+    return Measured(value, peak.growth_mb)
 
 
 OPS = ("flip", "set", "int32", "insert", "delete", "truncate")

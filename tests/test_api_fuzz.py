@@ -14,10 +14,7 @@ from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from conftest import new_key
-from facelive.auth.records import KeyLimits
-from facelive.auth.setup import open_key_store
-from facelive.settings import Settings
+from conftest import UNLIMITED, new_key
 from fuzzing import fuzz_settings
 from live_server import Credentials, LiveServer, Reply, appcode_header, b64
 from test_api_codes import envelope_of
@@ -28,14 +25,7 @@ LIVENESS_PATH = "/api/face_liveness/v1"
 @pytest.fixture(scope="module")
 def fuzz_key(server: LiveServer) -> Credentials:
     """A key whose own rate limit the fuzzer never reaches, so requests get past 4029."""
-    creds = new_key(server, "fuzz")
-    settings = Settings(data_dir=server.data_dir)
-    store = open_key_store(settings)
-    try:
-        store.set_limits(creds.id, KeyLimits(rps=1000.0, burst=1000, daily_quota=None))
-    finally:
-        store.close()
-    return creds
+    return new_key(server, "fuzz", UNLIMITED)
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
