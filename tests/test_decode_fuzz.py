@@ -196,6 +196,29 @@ def test_crafted_size_fields(
     assert_decoded_or_refused(measure(lambda: decode_image(crafted, LIMITS)))
 
 
+def png_chunk_offsets(png: bytes) -> list[int]:
+    offsets, pos = [], 8
+    while pos + 8 <= len(png):
+        offsets.append(pos)
+        pos += 12 + int.from_bytes(png[pos : pos + 4], "big")
+    return offsets
+
+
+@fuzz_settings(60)
+@given(data=st.data(), length=st.integers(0, 2**32 - 1))
+def test_crafted_png_chunk_lengths(seeds: list[bytes], data: st.DataObject, length: int) -> None:
+    """Any length in any chunk of a real PNG. OpenCV allocates what an IDAT length claims
+    before reading it (2 GB for 0x7FFFFFFF): such lengths are refused first."""
+    png = seeds[4]
+    offset = data.draw(st.sampled_from(png_chunk_offsets(png)))
+    crafted = _patch(png, offset, ">I", length)
+    measured = measure(lambda: decode_image(crafted, LIMITS))
+    assert_decoded_or_refused(measured)
+    if length > len(png) - offset - 12:
+        assert isinstance(measured.value, BadImageError)
+        assert measured.peak_growth_mb < 16
+
+
 @pytest.mark.parametrize("kind", [b"iCCP", b"zTXt"])
 def test_decompression_bombs_in_ancillary_png_chunks_are_refused(kind: bytes) -> None:
     """iCCP and zTXt chunks that inflate to 50 MB: Pillow's text-chunk limit refuses them."""

@@ -8,8 +8,8 @@ Images with transparency go through Pillow instead and are composited onto white
 OpenCV would drop the alpha channel and expose whatever colour the transparent pixels hold;
 so do GIFs that OpenCV cannot read.
 
-Memory: decoding an image of W x H pixels peaks at about twice its decoded size (W x H x 3
-bytes), at most about 400 MB for 8192 x 8192; the limits are checked before that is spent.
+Memory: decoding an image of W x H pixels peaks at two to two and a half times its decoded
+size (W x H x 3 bytes): 400 to 500 MB for 8192 x 8192. The limits are checked first.
 """
 
 from __future__ import annotations
@@ -121,6 +121,22 @@ def jpeg_reduction(header: ImageHeader, min_long_side: int, max_reduction: int =
     return best
 
 
+def _png_chunks_fit(data: bytes) -> bool:
+    """Whether each PNG chunk's declared length fits in the bytes after it. OpenCV's PNG reader
+    allocates what a length field declares before reading the chunk: one IDAT length of
+    0x7FFFFFFF in a 200-byte file cost 2 GB. Running out of bytes before ``IEND`` is left to
+    the decoder to judge."""
+    pos = 8  # after the signature; each chunk: length (4), type (4), data, CRC (4)
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        if length > len(data) - pos - 12:
+            return False
+        if data[pos + 4 : pos + 8] == b"IEND":
+            return True
+        pos += 12 + length
+    return True
+
+
 def _decode_with_opencv(data: bytes, reduction: int = 1) -> BGRImage | None:
     buffer = np.frombuffer(data, dtype=np.uint8)
     pixels = cv2.imdecode(buffer, _REDUCED_FLAGS[reduction])
@@ -189,8 +205,11 @@ def decode_image(
     header = probe(data, limits)
     check_size(header.width, header.height, limits)
     reduction = jpeg_reduction(header, min_long_side, max_reduction)
+    pixels: BGRImage | None
     if header.has_alpha:
         pixels = _decode_with_pillow(data, has_alpha=True)
+    elif header.format == "PNG" and not _png_chunks_fit(data):
+        pixels = None
     else:
         pixels = _decode_with_opencv(data, reduction)
         if pixels is None and header.format == "GIF":
