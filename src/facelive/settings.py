@@ -197,8 +197,9 @@ class Settings(BaseSettings):
         gt=0,
         le=3600,
         description=(
-            "Seconds a client has to send the whole body of a liveness request once it is read; "
-            "slower bodies get 4006 (HTTP 408) and the connection is closed."
+            "Seconds a client has to send the whole body of a liveness request, counted from "
+            "when its credentials are accepted; slower bodies get 4006 (HTTP 408) and the "
+            "connection is closed."
         ),
     )
 
