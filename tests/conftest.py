@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from databases import create_database, drop_database, postgres_server_url
+from facelive.auth.records import KeyLimits
 from facelive.auth.setup import open_key_store
 from facelive.pipeline.checker import LivenessChecker
 from facelive.settings import Settings
@@ -107,14 +108,21 @@ def server_env(model_dir: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def new_key(server: LiveServer, name: str = "test") -> Credentials:
-    """A fresh key written straight into the server's own key store."""
+# Limits a test never reaches, for tests that send many requests with one key.
+UNLIMITED = KeyLimits(rps=1000.0, burst=1000, daily_quota=None)
+
+
+def new_key(server: LiveServer, name: str = "test", limits: KeyLimits | None = None) -> Credentials:
+    """A fresh key written straight into the server's own key store, with its own ``limits``
+    if given."""
     settings = Settings(
         data_dir=server.data_dir, database_url=server.env.get("FACELIVE_DATABASE_URL")
     )
     store = open_key_store(settings)
     try:
         issued = store.create_key(name)
+        if limits is not None:
+            store.set_limits(issued.key.id, limits)
     finally:
         store.close()
     return Credentials(issued.appcode, issued.key.app_key, issued.app_secret, issued.key.id)

@@ -61,7 +61,9 @@ def test_valid_thresholds(value: float) -> None:
     assert validate_thresh(value) == float(value)
 
 
-@pytest.mark.parametrize("value", [-0.01, 1.01, math.nan, math.inf, -math.inf, True, "0.5", None])
+@pytest.mark.parametrize(
+    "value", [-0.01, 1.01, math.nan, math.inf, -math.inf, True, "0.5", None, 10**400]
+)
 def test_invalid_thresholds(value: object) -> None:
     with pytest.raises(InvalidThresholdError) as info:
         validate_thresh(value)  # type: ignore[arg-type]

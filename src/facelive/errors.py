@@ -6,7 +6,8 @@
     ├── NoFaceError                4002  decoded, but no face was found
     ├── ImageFetchError            4003  ``image_url`` could not be fetched or is not allowed
     ├── InvalidParameterError      4006  malformed request: bad JSON, wrong type, bad value
-    │   └── InvalidThresholdError        ``thresh`` is not a number in [0, 1]
+    │   ├── InvalidThresholdError        ``thresh`` is not a number in [0, 1]
+    │   └── BodyTimeoutError             the request body did not arrive in time (HTTP 408)
     ├── AuthError                  4010  missing or invalid credentials, unknown/revoked key
     ├── TimestampError             4011  signature timestamp outside the allowed window
     ├── ReplayError                4012  a signature that was already used
@@ -70,6 +71,14 @@ class InvalidParameterError(FaceliveError):
 class InvalidThresholdError(InvalidParameterError):
     default_msg = "thresh must be a number between 0 and 1"
     default_msg_cn = "阈值thresh必须是0到1之间的数字"
+
+
+class BodyTimeoutError(InvalidParameterError):
+    """The client sent its headers but not its whole body within ``body_timeout_s`` (HTTP 408),
+    so a trickling client cannot hold a connection and a worker's attention for ever."""
+
+    default_msg = "the request body did not arrive in time"
+    default_msg_cn = "请求体接收超时"
 
 
 class AuthError(FaceliveError):

@@ -220,6 +220,16 @@ class Settings(BaseSettings):
             "store keeps for the console and `facelive keys recent`; older ones are deleted."
         ),
     )
+    body_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds a client has to send the whole body of a liveness request, counted from "
+            "when its credentials are accepted; slower bodies get 4006 (HTTP 408) and the "
+            "connection is closed."
+        ),
+    )
 
     @field_validator("admin_token")
     @classmethod

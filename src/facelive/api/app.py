@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from facelive import __version__
 from facelive.api import admin, request_log
 from facelive.api.cores import available_cores
+from facelive.api.connection import CloseUnreadBody
 from facelive.api.metrics import Metrics
 from facelive.api.pages import mount_pages
 from facelive.api.responses import envelope_response
@@ -157,6 +158,7 @@ def _build_service(settings: Settings) -> LivenessService:
         inference_slots=anyio.CapacityLimiter(max(1, per_worker // threads)),
         metrics=Metrics(),
         max_image_bytes=settings.max_image_bytes,
+        body_timeout_s=settings.body_timeout_s,
     )
 
 
@@ -187,6 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.ready = False
+    app.add_middleware(CloseUnreadBody)
     app.add_middleware(RequestContext)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -8,7 +8,7 @@ import orjson
 from starlette.responses import Response
 
 from facelive.envelope import build_envelope
-from facelive.errors import BodyTooLargeError, FaceliveError, RateLimitError
+from facelive.errors import BodyTimeoutError, BodyTooLargeError, FaceliveError, RateLimitError
 from facelive.types import CheckResult
 
 # Contract code -> HTTP status. A scored face (live or not) and "no face" are answers, not
@@ -32,6 +32,8 @@ HTTP_STATUS = {
 def http_status(outcome: CheckResult | FaceliveError) -> int:
     if isinstance(outcome, BodyTooLargeError):
         return 413
+    if isinstance(outcome, BodyTimeoutError):
+        return 408
     if isinstance(outcome, CheckResult):
         return 200
     return HTTP_STATUS.get(outcome.code, 500)

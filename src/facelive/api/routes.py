@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from facelive.api.metrics import CONTENT_TYPE
 from facelive.api.schemas import LivenessRequestBody, LivenessResponse
@@ -55,7 +55,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Models loaded and key store reachable")
+@router.get(
+    "/readyz",
+    summary="Models loaded and key store reachable",
+    responses={503: {"description": "Not ready: models loading or key store unreachable"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     service = getattr(request.app.state, "service", None)
     database = service is not None and await run_in_threadpool(service.store.ping)
@@ -64,6 +68,6 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({**body, "database": database}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
 async def metrics(request: Request) -> Response:
     return Response(request.app.state.service.metrics.render(), media_type=CONTENT_TYPE)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from facelive.api.metrics import Metrics
@@ -27,7 +27,13 @@ from facelive.auth.records import ApiKey, RecentRequest
 from facelive.auth.schemes import Authenticator
 from facelive.auth.store import KeyStore
 from facelive.envelope import result_code
-from facelive.errors import BodyTooLargeError, FaceliveError, InternalError
+from facelive.errors import (
+    BodyTimeoutError,
+    BodyTooLargeError,
+    FaceliveError,
+    InternalError,
+    InvalidParameterError,
+)
 from facelive.remote_image import UrlPolicy, fetch_image
 from facelive.types import CheckResult
 
@@ -47,6 +53,7 @@ class LivenessService:
     inference_slots: anyio.CapacityLimiter
     metrics: Metrics
     max_image_bytes: int
+    body_timeout_s: float
 
     @property
     def max_body(self) -> int:
@@ -107,13 +114,29 @@ class LivenessService:
             raise self._too_large()
 
     async def _read_body(self, request: Request) -> bytes:
+        """The whole body, refused as soon as it passes ``max_body`` or takes longer than
+        ``body_timeout_s`` in all (a total, not an idle timeout: a byte a second never idles)."""
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body:
-                raise self._too_large()
-            chunks.append(chunk)
+        try:
+            with anyio.fail_after(self.body_timeout_s):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > self.max_body:
+                        raise self._too_large()
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise BodyTimeoutError(
+                f"the request body did not arrive within {self.body_timeout_s:g} s "
+                f"({size} bytes received)",
+                f"请求体未能在{self.body_timeout_s:g}秒内接收完毕（已收到{size}字节）",
+            ) from None
+        except ClientDisconnect:
+            # Nobody is left to answer; counted as a malformed request, not an internal error.
+            raise InvalidParameterError(
+                "the client closed the connection before sending the whole body",
+                "客户端在请求体发送完毕前关闭了连接",
+            ) from None
         return b"".join(chunks)
 
     def _too_large(self) -> BodyTooLargeError:

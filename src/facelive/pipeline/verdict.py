@@ -19,7 +19,10 @@ def validate_thresh(thresh: float) -> float:
     """``thresh`` as a float in [0, 1], or ``InvalidThresholdError`` (NaN and inf included)."""
     if isinstance(thresh, bool) or not isinstance(thresh, int | float):
         raise InvalidThresholdError()
-    value = float(thresh)
+    try:
+        value = float(thresh)
+    except OverflowError:  # an int too large for a float (JSON allows any number of digits)
+        raise InvalidThresholdError() from None
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
         raise InvalidThresholdError()
     return value
