@@ -25,8 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facelive import __version__
 from facelive.api import admin, request_log
-from facelive.api.cores import available_cores
 from facelive.api.connection import CloseUnreadBody
+from facelive.api.cores import available_cores
 from facelive.api.metrics import Metrics
 from facelive.api.pages import mount_pages
 from facelive.api.responses import envelope_response
