@@ -34,7 +34,8 @@ class ReferenceChecker:
         self.detector = ort.InferenceSession(
             str(store.path_for(manifest.detector)), providers=["CPUExecutionProvider"]
         )
-        self.models: list[tuple[str, float, int, int, Any]] = []
+        self.tight_face_share = manifest.tight_face_share
+        self.models: list[tuple[str, float, int, int, bool, Any]] = []
         for spec in manifest.liveness_for(settings.model_profile, settings.extra_models):
             if spec.crop != "shifted" or spec.crop_scale is None or spec.live_class is None:
                 raise ValueError(f"the reference covers MiniFASNet-style models, not {spec.name}")
@@ -42,7 +43,10 @@ class ReferenceChecker:
                 str(store.path_for(spec)), providers=["CPUExecutionProvider"]
             )
             size = int(spec.input.shape[-1])
-            self.models.append((spec.name, spec.crop_scale, spec.live_class, size, session))
+            tight_only = spec.framing == "tight"
+            self.models.append(
+                (spec.name, spec.crop_scale, spec.live_class, size, tight_only, session)
+            )
 
     def check(self, data: bytes) -> tuple[float, float]:
         start = perf_counter()
@@ -70,8 +74,12 @@ class ReferenceChecker:
             found.append(Box(x * fx, y * fy, w * fx, h * fy))
         face = max(found, key=lambda b: b.area)
         training = to_training_box(face, self.mapping)
+        # A model for tight crops only judges faces that fill the picture.
+        tight = face.share_of(image.shape[1], image.shape[0]) >= self.tight_face_share
         results = []
-        for name, scale, live_class, size, session in self.models:
+        for name, scale, live_class, size, tight_only, session in self.models:
+            if tight_only and not tight:
+                continue
             window = crop_window(image.shape[1], image.shape[0], training, scale)
             patch = crop_patch(image, window, size)
             tensor = patch.transpose(2, 0, 1)[None].astype(np.float32)
