@@ -214,3 +214,9 @@ def test_shipping_installs_the_weights_as_the_default_profile(
     assert [m.crop_scale for m in manifest.liveness] == [2.7, 4.0, 2.7, 4.0, 1.5]
     assert [m.framing for m in manifest.liveness] == ["any"] * 4 + ["tight"]
     assert manifest.calibration_for(tuple(m.name for m in manifest.liveness)) is not None
+    # Calibrations fitted on the weights that were replaced go; the upstream ones stay.
+    assert any("fitted on replaced weights" in line for line in lines)
+    assert all(
+        "facelive_v2" not in k or k.endswith("facelive_close") for k in manifest.calibrations
+    )
+    assert manifest.calibration_for(("minifasnet_v2", "minifasnet_v1se")) is not None

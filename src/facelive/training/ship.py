@@ -62,8 +62,19 @@ def ship(run_dir: Path, report: dict[str, Any], package: Path | None = None) -> 
     manifest["profiles"][PROFILE] = profile
     manifest["profiles"]["default"] = PROFILE
     if "calibration" in report:
-        manifest["calibrations"][calibration_key(tuple(profile))] = report["calibration"]
-        done.append(f"calibration for {calibration_key(tuple(profile))}: {report['calibration']}")
+        key = calibration_key(tuple(profile))
+        # A calibration of another model set with a replaced model was fitted on the old
+        # weights: it would give their scores meanings the new weights do not have.
+        stale = [
+            k
+            for k in manifest["calibrations"]
+            if k != key and k != "about" and set(k.split("+")) & set(names)
+        ]
+        for k in stale:
+            del manifest["calibrations"][k]
+            done.append(f"removed the calibration of {k}, fitted on replaced weights")
+        manifest["calibrations"][key] = report["calibration"]
+        done.append(f"calibration for {key}: {report['calibration']}")
     manifest_path.write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
