@@ -30,7 +30,9 @@ def test_live_frame_is_live(checker: LivenessChecker, live_jpeg: bytes) -> None:
     assert result.thresh == 0.8
     assert result.risk_reason == ""
     assert result.face_count == 1
-    assert [m.model for m in result.model_scores] == [m.name for m in load_manifest().liveness]
+    # A camera frame is judged by the models that see context, not the close-up one.
+    frame_models = [m.name for m in load_manifest().liveness if m.framing == "any"]
+    assert [m.model for m in result.model_scores] == frame_models
     mean = sum(m.live for m in result.model_scores) / len(result.model_scores)
     assert result.raw_score == pytest.approx(mean, abs=1e-12)
     # A camera frame: the face spans well under the tight-crop share.
@@ -161,6 +163,9 @@ def test_a_tight_crop_is_calibrated_as_one(checker: LivenessChecker, live_jpeg: 
     assert share >= checker.tight_face_share
     assert checker.calibration.tight is not None
     assert result.liveness_score == checker.calibration(result.raw_score, tight=True)
+    # A tight crop is judged by every model of the profile, the close-up one included.
+    assert [m.model for m in result.model_scores] == [m.name for m in load_manifest().liveness]
+    assert any(m.framing == "tight" for m in load_manifest().liveness)
     # With maps that disagree wildly, the tight one is the one applied.
     odd = copy.copy(checker)
     odd.calibration = Calibration(
