@@ -17,7 +17,13 @@ import onnxruntime as ort
 from facelive.models.manifest import Manifest, load_manifest
 from facelive.models.store import ModelStore
 from facelive.pipeline.crop import crop_patch, crop_window, to_training_box
-from facelive.pipeline.detect import DetectorConfig, decode_outputs, non_max_suppression, prepare
+from facelive.pipeline.detect import (
+    DetectorConfig,
+    decode_outputs,
+    needs_retry,
+    non_max_suppression,
+    prepare,
+)
 from facelive.pipeline.score import fuse, softmax
 from facelive.settings import Settings
 from facelive.types import Box, ModelScore
@@ -30,7 +36,11 @@ class ReferenceChecker:
         manifest = manifest or load_manifest()
         store = ModelStore.from_settings(settings)
         self.mapping = manifest.box_mapping
-        self.config = DetectorConfig(settings.detect_max_side, settings.detect_min_score)
+        self.config = DetectorConfig(
+            max_side=settings.detect_max_side,
+            retry_max_side=settings.detect_retry_max_side,
+            min_score=settings.detect_min_score,
+        )
         self.detector = ort.InferenceSession(
             str(store.path_for(manifest.detector)), providers=["CPUExecutionProvider"]
         )
@@ -54,24 +64,11 @@ class ReferenceChecker:
         if decoded is None:
             raise ValueError("not an image")
         image = np.asarray(decoded, dtype=np.uint8)
-        prepared = prepare(image, self.config)
-        _, _, height, width = prepared.tensor.shape
-        names = [o.name for o in self.detector.get_outputs()]
-        raw = self.detector.run(names, {self.detector.get_inputs()[0].name: prepared.tensor})
-        boxes, scores, _ = decode_outputs(
-            dict(zip(names, raw, strict=True)), height, width, self.config.min_score
-        )
-        keep = non_max_suppression(boxes, scores, self.config.nms_iou)
-        if not keep:
+        found = self._detect(image, self.config.max_side)
+        if not found and needs_retry(image, self.config):
+            found = self._detect(image, self.config.retry_max_side)
+        if not found:
             raise LookupError("no face")
-        # Mapped back exactly as facelive's detector does (multiplying by the inverse): the
-        # crop window truncates to whole pixels, so a box one float ulp off can move a window
-        # edge by a pixel and the score by 0.02 (seen on fas-dev).
-        fx, fy = 1.0 / prepared.scale_x, 1.0 / prepared.scale_y
-        found = []
-        for i in keep:
-            x, y, w, h = (float(v) for v in boxes[i])
-            found.append(Box(x * fx, y * fy, w * fx, h * fy))
         face = max(found, key=lambda b: b.area)
         training = to_training_box(face, self.mapping)
         # A model for tight crops only judges faces that fill the picture.
@@ -87,3 +84,22 @@ class ReferenceChecker:
             probs = softmax(logits.astype(np.float64))
             results.append(ModelScore(name, float(probs[live_class]), tuple(probs.tolist())))
         return fuse(tuple(results)), (perf_counter() - start) * 1000.0
+
+    def _detect(self, image: np.ndarray, max_side: int) -> list[Box]:
+        prepared = prepare(image, self.config, max_side)
+        _, _, height, width = prepared.tensor.shape
+        names = [o.name for o in self.detector.get_outputs()]
+        raw = self.detector.run(names, {self.detector.get_inputs()[0].name: prepared.tensor})
+        boxes, scores, _ = decode_outputs(
+            dict(zip(names, raw, strict=True)), height, width, self.config.min_score
+        )
+        keep = non_max_suppression(boxes, scores, self.config.nms_iou)
+        # Mapped back exactly as facelive's detector does (multiplying by the inverse): the
+        # crop window truncates to whole pixels, so a box one float ulp off can move a window
+        # edge by a pixel and the score by 0.02 (seen on fas-dev).
+        fx, fy = 1.0 / prepared.scale_x, 1.0 / prepared.scale_y
+        found = []
+        for i in keep:
+            x, y, w, h = (float(v) for v in boxes[i])
+            found.append(Box(x * fx, y * fy, w * fx, h * fy))
+        return found

@@ -78,13 +78,24 @@ class Settings(BaseSettings):
         description="Largest accepted encoded image, in bytes (20 MB by the contract).",
     )
     detect_max_side: int = Field(
-        default=640,
+        default=320,
         ge=64,
         le=4096,
         description=(
             "Images are downscaled so their longer side is at most this many pixels for face "
             "detection only; the liveness models crop from the full image (or a reduced JPEG "
-            "decode, see reduced_decode)."
+            "decode, see reduced_decode). 320 is a webcam frame's size: a quarter of the "
+            "detector's work at 640, and no worse on fas-dev (docs/performance.md)."
+        ),
+    )
+    detect_retry_max_side: int = Field(
+        default=640,
+        ge=0,
+        le=4096,
+        description=(
+            "When no face is found on the detect_max_side copy of a larger image, detection "
+            "runs once more on a copy at most this large, so a small face in a big picture "
+            "is still found; 0 turns the second look off."
         ),
     )
     reduced_decode: bool = Field(

@@ -57,9 +57,10 @@ class LivenessChecker:
         self._frame_models = tuple(m for m in models if m.spec.framing == "any")
         if not self._frame_models:
             raise ValueError("every liveness model is for tight crops only: none judges frames")
-        # JPEGs are decoded no smaller than the detector's input, so detection sees as many
-        # pixels as it would from the full image.
-        self.decode_min_side = detector.config.max_side if reduced_decode else 0
+        # JPEGs are decoded no smaller than the detector's largest input, so detection sees as
+        # many pixels as it would from the full image.
+        config = detector.config
+        self.decode_min_side = max(config.max_side, config.retry_max_side) if reduced_decode else 0
 
     @classmethod
     def from_settings(
@@ -80,7 +81,11 @@ class LivenessChecker:
             )
         detector = FaceDetector(
             create_session(store.path_for(manifest.detector), threads),
-            DetectorConfig(max_side=settings.detect_max_side, min_score=settings.detect_min_score),
+            DetectorConfig(
+                max_side=settings.detect_max_side,
+                retry_max_side=settings.detect_retry_max_side,
+                min_score=settings.detect_min_score,
+            ),
         )
         models = tuple(
             LivenessModel(spec, create_session(store.path_for(spec), threads)) for spec in specs

@@ -24,10 +24,13 @@ FloatArray = npt.NDArray[np.float32]
 @dataclass(frozen=True, slots=True)
 class DetectorConfig:
     """``max_side``: longer side of the copy used for detection (pixels).
+    ``retry_max_side``: when that copy of a larger image shows no face, detection runs once
+    more on a copy this large (a small face in a big picture); 0 or <= ``max_side``: never.
     ``min_score``: detector confidence to keep a face. ``nms_iou``: overlap that merges two.
     ``pad_multiple``: the network needs H and W divisible by this."""
 
-    max_side: int = 640
+    max_side: int = 320
+    retry_max_side: int = 640
     min_score: float = 0.6
     nms_iou: float = 0.3
     pad_multiple: int = 32
@@ -42,10 +45,11 @@ class DetectorInput:
     scale_y: float
 
 
-def prepare(image: BGRImage, config: DetectorConfig) -> DetectorInput:
-    """Downscale to ``max_side`` (detection only) and pad bottom/right to the multiple."""
+def prepare(image: BGRImage, config: DetectorConfig, max_side: int | None = None) -> DetectorInput:
+    """Downscale to ``max_side`` (default ``config.max_side``; detection only) and pad
+    bottom/right to the multiple."""
     height, width = image.shape[:2]
-    scale = min(1.0, config.max_side / max(height, width))
+    scale = min(1.0, (max_side or config.max_side) / max(height, width))
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
@@ -124,7 +128,13 @@ class FaceDetector:
 
     def detect(self, image: BGRImage) -> tuple[Face, ...]:
         """Every face found, best detector score first, in the image's own pixels."""
-        prepared = prepare(image, self.config)
+        faces = self._detect(image, self.config.max_side)
+        if not faces and needs_retry(image, self.config):
+            faces = self._detect(image, self.config.retry_max_side)
+        return faces
+
+    def _detect(self, image: BGRImage, max_side: int) -> tuple[Face, ...]:
+        prepared = prepare(image, self.config, max_side)
         _, _, height, width = prepared.tensor.shape
         raw = self._session.run(self._outputs, {self._input: prepared.tensor})
         outputs = dict(zip(self._outputs, raw, strict=True))
@@ -142,6 +152,11 @@ class FaceDetector:
                 )
             )
         return tuple(faces)
+
+
+def needs_retry(image: BGRImage, config: DetectorConfig) -> bool:
+    """Whether a larger copy than the first one exists to look at again."""
+    return config.retry_max_side > config.max_side and max(image.shape[:2]) > config.max_side
 
 
 def largest_face(faces: tuple[Face, ...]) -> Face:

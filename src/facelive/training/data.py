@@ -158,7 +158,8 @@ def cache_key(manifest: Path, checker: LivenessChecker) -> str:
     """Changes when the labelled rows or the way patches are cut change, and only then."""
     digest = hashlib.sha256(manifest.read_bytes())
     crops = [(m.name, m.crop_scale, m.spec.crop, m.input_size) for m in checker.models]
-    digest.update(repr((CACHE_VERSION, checker.box_mapping, crops)).encode())
+    detector = checker.detector.config
+    digest.update(repr((CACHE_VERSION, checker.box_mapping, crops, detector)).encode())
     return digest.hexdigest()[:16]
 
 
