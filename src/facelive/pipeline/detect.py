@@ -52,6 +52,13 @@ def prepare(image: BGRImage, config: DetectorConfig, max_side: int | None = None
     scale = min(1.0, (max_side or config.max_side) / max(height, width))
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        factor = int(1.0 / scale)
+        if factor >= 2:
+            # OpenCV's area resize is fast only for a whole factor (9 ms instead of 36 ms for
+            # a 12 MP photo): shrink by the whole part first, then by what is left.
+            image = cv2.resize(
+                image, None, fx=1.0 / factor, fy=1.0 / factor, interpolation=cv2.INTER_AREA
+            )
         image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
     h, w = image.shape[:2]
     m = config.pad_multiple
