@@ -66,7 +66,7 @@ def test_every_liveness_model_is_rewritten_and_scores_identically(
     settings: Settings, fas_dev: Path, fas_dev_rows: list[dict[str, str]]
 ) -> None:
     images = [
-        cv2.imread(str(fas_dev / row["file"]), cv2.IMREAD_COLOR)
+        np.asarray(cv2.imread(str(fas_dev / row["file"]), cv2.IMREAD_COLOR), np.uint8)
         for row in fas_dev_rows[:: max(1, len(fas_dev_rows) // 16)][:16]
     ]
     files = _liveness_files(settings)

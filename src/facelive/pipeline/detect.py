@@ -56,8 +56,10 @@ def prepare(image: BGRImage, config: DetectorConfig, max_side: int | None = None
         if factor >= 2:
             # OpenCV's area resize is fast only for a whole factor (9 ms instead of 36 ms for
             # a 12 MP photo): shrink by the whole part first, then by what is left.
-            image = cv2.resize(
-                image, None, fx=1.0 / factor, fy=1.0 / factor, interpolation=cv2.INTER_AREA
+            shrink = 1.0 / factor
+            image = np.asarray(
+                cv2.resize(image, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA),
+                np.uint8,
             )
         image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
     h, w = image.shape[:2]

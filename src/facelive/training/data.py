@@ -23,7 +23,7 @@ from facelive.pipeline.checker import LivenessChecker
 from facelive.pipeline.decode import decode_image
 from facelive.pipeline.detect import largest_face
 
-CACHE_VERSION = 3  # bump when build_patches changes what it stores
+CACHE_VERSION = 4  # bump when build_patches changes what it stores
 
 
 @dataclass(frozen=True, slots=True)
