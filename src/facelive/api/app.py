@@ -27,6 +27,7 @@ from facelive import __version__
 from facelive.api import admin, request_log
 from facelive.api.connection import CloseUnreadBody
 from facelive.api.cores import available_cores
+from facelive.api.memory import return_freed_memory
 from facelive.api.metrics import Metrics
 from facelive.api.pages import mount_pages
 from facelive.api.responses import envelope_response
@@ -164,6 +165,7 @@ def _build_service(settings: Settings) -> LivenessService:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    return_freed_memory()  # in every worker process, before any image is decoded
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
