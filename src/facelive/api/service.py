@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -66,17 +67,11 @@ class LivenessService:
         outcome: CheckResult | FaceliveError
         try:
             self._check_declared_length(request)
-            principal = await run_in_threadpool(self.authenticator.authenticate, request.headers)
-            key_id = principal.key.id
+            key = await run_in_threadpool(self._authenticate_and_admit, request.headers)
+            key_id = key.id
             request.state.key_id = key_id
-            await self._admit(principal.key)
             raw = await self._read_body(request)
-            # JSON parsing and base64 decoding of up to ~28 MB: off the event loop.
-            parsed = await run_in_threadpool(
-                parse_request, raw, self.checker.default_thresh, self.max_image_bytes
-            )
-            del raw
-            outcome = await self._check(parsed)
+            outcome = await self._check(raw)
         except InternalError as exc:  # a 5000 with a name (key store unreachable...): logged
             log.error(exc.msg, exc_info=True, extra={"fields": {"request_id": request_id}})
             outcome = exc
@@ -103,10 +98,13 @@ class LivenessService:
         request.state.times = times
         return envelope_response(request_id, outcome)
 
-    async def _admit(self, key: ApiKey) -> None:
-        """The key's rate, daily quota and failed attempts, counted in the shared database
-        (one round trip): 4029 beyond them."""
-        await run_in_threadpool(self.limiter.admit, key)
+    def _authenticate_and_admit(self, headers: Headers) -> ApiKey:
+        """The caller's key (4001/4003 otherwise), then its rate, daily quota and failed
+        attempts, counted in the shared database (one round trip): 4029 beyond them. One
+        worker-thread hop for both."""
+        key = self.authenticator.authenticate(headers).key
+        self.limiter.admit(key)
+        return key
 
     def _check_declared_length(self, request: Request) -> None:
         declared = request.headers.get("content-length", "").strip()
@@ -146,14 +144,27 @@ class LivenessService:
             f"请求体超过{self.max_body}字节，图片须小于20MB",
         )
 
-    async def _check(self, parsed: LivenessRequest) -> CheckResult:
-        image = parsed.image
-        if image is None:
-            assert parsed.image_url is not None
-            image = await run_in_threadpool(fetch_image, parsed.image_url, self.url_policy)
-        return await anyio.to_thread.run_sync(
-            self.checker.check, image, parsed.thresh, limiter=self.inference_slots
+    async def _check(self, raw: bytes) -> CheckResult:
+        """JSON parsing, base64 decoding (up to ~28 MB) and the check, off the event loop and
+        in one inference slot, so the decoded copies of at most that many bodies exist at
+        once; an ``image_url`` is fetched outside the slot (network time holds no core)."""
+        judged = await anyio.to_thread.run_sync(
+            self._parse_and_check, raw, limiter=self.inference_slots
         )
+        if isinstance(judged, CheckResult):
+            return judged
+        assert judged.image_url is not None
+        image = await run_in_threadpool(fetch_image, judged.image_url, self.url_policy)
+        return await anyio.to_thread.run_sync(
+            self.checker.check, image, judged.thresh, limiter=self.inference_slots
+        )
+
+    def _parse_and_check(self, raw: bytes) -> CheckResult | LivenessRequest:
+        """The check of an ``image_base64`` body; the parsed request of an ``image_url`` one."""
+        parsed = parse_request(raw, self.checker.default_thresh, self.max_image_bytes)
+        if parsed.image is None:
+            return parsed
+        return self.checker.check(parsed.image, parsed.thresh)
 
     def _record(self, entry: RecentRequest, failed: bool) -> None:
         """Counts the answer; ``failed``: a not-live verdict, for the failed-attempt limit."""
