@@ -58,9 +58,28 @@ def _inprocess(
 
 
 def _http(args: argparse.Namespace, images: dict[str, BenchImage], work: Path) -> dict[str, Any]:
-    env = {"FACELIVE_LOG_LEVEL": "warning", "FACELIVE_RATE_LIMIT_RPS": "0"}
-    server = Server(work / "server", env, workers=args.workers).start()
+    """One ``facelive serve`` per model profile (the first only with ``--quick``)."""
+    servers: list[dict[str, Any]] = []
     runs: list[dict[str, object]] = []
+    profiles = args.profiles.split(",")
+    for profile in profiles[:1] if args.quick else profiles:
+        server, profile_runs = _http_profile(args, images, work, profile)
+        servers.append(server)
+        runs += profile_runs
+    return {"servers": servers, "runs": runs}
+
+
+def _http_profile(
+    args: argparse.Namespace, images: dict[str, BenchImage], work: Path, profile: str
+) -> tuple[dict[str, Any], list[dict[str, object]]]:
+    env = {
+        "FACELIVE_LOG_LEVEL": "warning",
+        "FACELIVE_RATE_LIMIT_RPS": "0",
+        "FACELIVE_MODEL_PROFILE": profile,
+    }
+    server = Server(work / f"server-{profile}", env, workers=args.workers).start()
+    runs: list[dict[str, object]] = []
+    peak_after: dict[str, list[float]] = {}
     try:
         stamp = 0
         names = HTTP_IMAGES[:1] if args.quick else HTTP_IMAGES
@@ -75,12 +94,20 @@ def _http(args: argparse.Namespace, images: dict[str, BenchImage], work: Path) -
                         body, concurrency, args.duration, args.warmup, signed, stamp
                     )
                     stamp = int(result["last_stamp"] or stamp)  # type: ignore[call-overload]
-                    runs.append({"image": name, **result})
-        peak = server.peak_rss_mb()
+                    runs.append({"profile": profile, "image": name, **result})
+            # Peak resident memory so far: after the small image's runs, then after all.
+            peak_after[name] = server.peak_rss_mb()
         workers = len(server.worker_pids())
     finally:
         server.stop()
-    return {"workers": workers, "ready_s": server.ready_s, "peak_rss_mb": peak, "runs": runs}
+    summary = {
+        "profile": profile,
+        "workers": workers,
+        "ready_s": server.ready_s,
+        "peak_rss_mb": peak_after[names[-1]],
+        "peak_rss_after_mb": peak_after,
+    }
+    return summary, runs
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,20 +43,26 @@ def print_stages(rows: list[StageRow]) -> None:
 
 
 def print_http(http: dict[str, Any]) -> None:
-    print(
-        f"\nHTTP on loopback, {http['workers']} worker(s), ready in {http['ready_s']:.2f} s, "
-        f"peak RSS per worker {http['peak_rss_mb']} MiB"
-    )
-    headers = ("image", "auth", "conc", "req/s", "p50 ms", "p90 ms", "p99 ms", "requests", "errors")
-    table = [
-        (
-            r["image"], r["auth"], str(r["concurrency"]), f"{r['throughput_rps']:.1f}",
-            _ms(r["p50_ms"]), _ms(r["p90_ms"]), _ms(r["p99_ms"]),
-            str(r["requests"]), str(r["errors"]),
+    for server in http["servers"]:
+        profile = server["profile"]
+        after = ", ".join(f"{mb} after {name}" for name, mb in server["peak_rss_after_mb"].items())
+        print(
+            f"\nHTTP on loopback, profile {profile}, {server['workers']} worker(s), ready in "
+            f"{server['ready_s']:.2f} s, peak RSS per worker (MiB): {after}"
         )
-        for r in http["runs"]
-    ]  # fmt: skip
-    _table(headers, table)
+        headers = (
+            "image", "auth", "conc", "req/s", "p50 ms", "p90 ms", "p99 ms", "requests", "errors",
+        )  # fmt: skip
+        table = [
+            (
+                r["image"], r["auth"], str(r["concurrency"]), f"{r['throughput_rps']:.1f}",
+                _ms(r["p50_ms"]), _ms(r["p90_ms"]), _ms(r["p99_ms"]),
+                str(r["requests"]), str(r["errors"]),
+            )
+            for r in http["runs"]
+            if r["profile"] == profile
+        ]  # fmt: skip
+        _table(headers, table)
 
 
 def _stage(report: dict[str, Any], profile: str, image: str) -> float | None:
@@ -90,35 +96,41 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     http = report.get("http")
     if http:
         runs = http["runs"]
+        for server in http["servers"]:
+            profile = server["profile"]
 
-        def pick(image: str, key: str, worst: Any) -> float | None:
-            values = [
-                float(r[key])
-                for r in runs
-                if r["image"] == image and r["concurrency"] == 8 and r[key] is not None
-            ]
-            return worst(values) if values else None
+            def pick(image: str, key: str, worst: Any, profile: str = profile) -> float | None:
+                values = [
+                    float(r[key])
+                    for r in runs
+                    if r["profile"] == profile
+                    and r["image"] == image
+                    and r["concurrency"] == 8
+                    and r[key] is not None
+                ]
+                return worst(values) if values else None
 
-        add(
-            "HTTP 640x480 req/s at concurrency 8 (worse auth)",
-            pick("jpeg_640x480", "throughput_rps", min),
-            150,
-            most=False,
-        )
-        add(
-            "HTTP 640x480 p99 ms at concurrency 8 (worse auth)",
-            pick("jpeg_640x480", "p99_ms", max),
-            100,
-        )
-        add(
-            "HTTP 12 MP req/s at concurrency 8 (worse auth)",
-            pick("phone_4032x3024", "throughput_rps", min),
-            15,
-            most=False,
-        )
+            add(
+                f"HTTP 640x480 req/s at concurrency 8 (worse auth), {profile}",
+                pick("jpeg_640x480", "throughput_rps", min),
+                150,
+                most=False,
+            )
+            add(
+                f"HTTP 640x480 p99 ms at concurrency 8 (worse auth), {profile}",
+                pick("jpeg_640x480", "p99_ms", max),
+                100,
+            )
+            add(
+                f"HTTP 12 MP req/s at concurrency 8 (worse auth), {profile}",
+                pick("phone_4032x3024", "throughput_rps", min),
+                15,
+                most=False,
+            )
+            for image, peak in server["peak_rss_after_mb"].items():
+                add(f"peak RSS per worker MiB after the {image} runs, {profile}", max(peak), 300)
+            add(f"start-up to /readyz s, {profile}", server["ready_s"], 3)
         add("HTTP errors, all runs", float(sum(int(r["errors"]) for r in runs)), 0)
-        add("peak RSS per worker MiB", max(http["peak_rss_mb"]), 300)
-        add("start-up to /readyz s", http["ready_s"], 3)
     return found
 
 

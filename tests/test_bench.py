@@ -50,9 +50,13 @@ def test_quick_bench_writes_a_complete_report(
             assert row["reference_median_ms"] > 0
             assert abs(row["score"] - row["reference_score"]) <= 1e-3
     http = report["http"]
-    assert http["workers"] >= 1 and http["ready_s"] > 0
-    assert all(rss > 0 for rss in http["peak_rss_mb"])
+    (server,) = http["servers"]  # --quick: the first profile only
+    assert server["profile"] == "default"
+    assert server["workers"] >= 1 and server["ready_s"] > 0
+    assert all(rss > 0 for rss in server["peak_rss_mb"])
+    assert set(server["peak_rss_after_mb"]) == {"jpeg_640x480"}
     assert {r["auth"] for r in http["runs"]} == {"appcode", "signed"}
+    assert {r["profile"] for r in http["runs"]} == {"default"}
     for run in http["runs"]:
         assert run["requests"] > 0
         assert run["errors"] == 0, run["codes"]
