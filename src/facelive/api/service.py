@@ -67,9 +67,11 @@ class LivenessService:
         outcome: CheckResult | FaceliveError
         try:
             self._check_declared_length(request)
-            key = await run_in_threadpool(self._authenticate_and_admit, request.headers)
+            key, refusal = await run_in_threadpool(self._authenticate_and_admit, request.headers)
             key_id = key.id
-            request.state.key_id = key_id
+            request.state.key_id = key_id  # a refused request is still logged and counted
+            if refusal is not None:
+                raise refusal
             raw = await self._read_body(request)
             outcome = await self._check(raw)
         except InternalError as exc:  # a 5000 with a name (key store unreachable...): logged
@@ -98,13 +100,17 @@ class LivenessService:
         request.state.times = times
         return envelope_response(request_id, outcome)
 
-    def _authenticate_and_admit(self, headers: Headers) -> ApiKey:
-        """The caller's key (4001/4003 otherwise), then its rate, daily quota and failed
-        attempts, counted in the shared database (one round trip): 4029 beyond them. One
+    def _authenticate_and_admit(self, headers: Headers) -> tuple[ApiKey, FaceliveError | None]:
+        """The caller's key (raises if there is none), then its rate, daily quota and failed
+        attempts, counted in the shared database (one round trip): the refusal (4029), if
+        any, is returned with the key, so it is logged and counted against it. One
         worker-thread hop for both."""
         key = self.authenticator.authenticate(headers).key
-        self.limiter.admit(key)
-        return key
+        try:
+            self.limiter.admit(key)
+        except FaceliveError as refusal:
+            return key, refusal
+        return key, None
 
     def _check_declared_length(self, request: Request) -> None:
         declared = request.headers.get("content-length", "").strip()
