@@ -55,7 +55,7 @@ class LiveServer:
     data_dir: Path
     env: dict[str, str]
     port: int = field(default_factory=free_port)
-    workers: int = 1
+    workers: int | None = 1  # None: serve's default (one per core)
     process: subprocess.Popen[bytes] | None = None
     first_key: Credentials | None = None
     stdout: str = ""
@@ -80,8 +80,7 @@ class LiveServer:
                     "serve",
                     "--port",
                     str(self.port),
-                    "--workers",
-                    str(self.workers),
+                    *(["--workers", str(self.workers)] if self.workers is not None else []),
                 ],
                 stdout=out,
                 stderr=err,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import server_env
+from facelive.api.cores import available_cores
 from live_server import Credentials, LiveServer, b64
 
 SAMPLE = "images/minivision-ai__Silent-Face-Anti-Spoofing/images/sample/image_T1.jpg"
@@ -64,3 +66,18 @@ def test_one_structured_log_line_per_request_without_images(
     log_text = server.log_path.read_text()
     assert image[100:160] not in log_text
     assert creds.appcode not in log_text and creds.app_secret not in log_text
+
+
+def test_serve_runs_one_worker_per_core_by_default(model_dir: Path, tmp_path: Path) -> None:
+    cores = available_cores()
+    live = LiveServer(tmp_path / "data", server_env(model_dir), workers=None).start()
+    try:
+        assert f"with {cores} worker(s)" in live.stdout
+        pids = live.worker_pids()  # uvicorn's worker processes; none of its own with one
+        assert len(pids) == (cores if cores > 1 else 0)
+        key = live.first_key
+        assert key is not None
+        reply = live.check({"image_base64": "%%%"}, key)  # answered, by whichever worker
+        assert reply.json["code"] == 4001
+    finally:
+        live.stop()

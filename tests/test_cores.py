@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from facelive.api.cores import available_cores, cgroup_cpu_quota
+from facelive.api.cores import (
+    available_cores,
+    cgroup_cpu_quota,
+    checks_per_worker,
+    worker_count,
+)
 
 
 def _v2(root: Path, text: str) -> Path:
@@ -51,3 +56,28 @@ def test_a_quota_caps_the_cores_rounded_up(tmp_path: Path) -> None:
     assert available_cores(tmp_path) == min(affinity, 2)
     (tmp_path / "cpu.max").write_text(f"{64 * 100000} 100000")
     assert available_cores(tmp_path) == affinity  # a quota above the cores changes nothing
+
+
+@pytest.mark.parametrize(
+    ("configured", "cores", "workers"),
+    [(0, 2, 2), (0, 1, 1), (0, 16, 16), (3, 2, 3), (1, 8, 1)],
+)
+def test_workers_default_to_one_per_core(configured: int, cores: int, workers: int) -> None:
+    assert worker_count(configured, cores) == workers
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "checks"),
+    [
+        (2, 2, 2),  # two workers on two cores: each may use both when the other is idle
+        (2, 1, 2),  # one worker: all the cores
+        (1, 1, 1),
+        (8, 8, 2),
+        (8, 3, 6),
+        (2, 4, 1),  # more workers than cores: one at a time each
+    ],
+)
+def test_a_worker_runs_twice_its_share_of_the_cores_at_most_all(
+    cores: int, workers: int, checks: int
+) -> None:
+    assert checks_per_worker(cores, workers) == checks

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from facelive.api.cores import available_cores, worker_count
 from facelive.auth.setup import open_key_store
 from facelive.errors import FaceliveError
 from facelive.keys_cli import print_issued
@@ -40,6 +41,10 @@ def run_serve(overrides: dict[str, str]) -> int:
     except ValueError as exc:  # pydantic's ValidationError: a flag or variable is malformed
         print(f"facelive: invalid setting: {exc}", file=sys.stderr)
         return 2
+    if settings.workers == 0:  # one per core; every worker must see the same count
+        workers = worker_count(0, available_cores())
+        os.environ["FACELIVE_WORKERS"] = str(workers)
+        settings = settings.model_copy(update={"workers": workers})
     try:
         _prepare_models(settings)
         store = open_key_store(settings)

@@ -132,10 +132,13 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `facelive serve` listens on.")
     port: int = Field(default=8080, ge=0, le=65535, description="Port `facelive serve` listens on.")
     workers: int = Field(
-        default=1,
-        ge=1,
+        default=0,
+        ge=0,
         le=64,
-        description="Worker processes of `facelive serve`; each loads its own models.",
+        description=(
+            "Worker processes of `facelive serve`; each loads its own models. 0 (the "
+            "default): one per CPU core this process may use (affinity and cgroup quota)."
+        ),
     )
     shutdown_grace_s: int = Field(
         default=20,

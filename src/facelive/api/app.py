@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from facelive import __version__
 from facelive.api import admin, request_log
 from facelive.api.connection import CloseUnreadBody
-from facelive.api.cores import available_cores
+from facelive.api.cores import available_cores, checks_per_worker, worker_count
 from facelive.api.memory import return_freed_memory
 from facelive.api.metrics import Metrics
 from facelive.api.pages import mount_pages
@@ -135,11 +135,11 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 def _build_service(settings: Settings) -> LivenessService:
-    workers = max(1, settings.workers)
     cores = available_cores()  # a container's CPU limit, not the node's core count
-    # Each worker gets its share of the cores: that many inferences at once, one thread each
-    # (unless FACELIVE_THREADS says otherwise), so N workers never oversubscribe the CPU.
-    per_worker = max(1, cores // workers)
+    workers = worker_count(settings.workers, cores)
+    # Each worker runs up to twice its share of the cores at once (cores.checks_per_worker),
+    # one ONNX Runtime thread each unless FACELIVE_THREADS says otherwise.
+    per_worker = checks_per_worker(cores, workers)
     threads = settings.threads or 1
     from facelive.pipeline.checker import LivenessChecker  # heavy (cv2, onnxruntime): not at import
 
