@@ -23,6 +23,7 @@ from sqlalchemy import (
     Engine,
     Executable,
     Table,
+    bindparam,
     create_engine,
     event,
     func,
@@ -79,6 +80,15 @@ def appcode_hash(appcode: str) -> str:
     return hashlib.sha256(appcode.encode("utf-8")).hexdigest()
 
 
+def _usage_day(key_id: str, code: int, when: datetime | None) -> dict[str, object]:
+    """The parameters of ``KeyStore._usage_upsert``: ``when`` (default now) counts on its
+    UTC day; a naive datetime is refused."""
+    moment = datetime.now(UTC) if when is None else when
+    if moment.tzinfo is None:
+        raise ValueError("usage is counted by timezone-aware datetimes only")
+    return {"key_id": key_id, "day": moment.astimezone(UTC).date(), "code": code}
+
+
 def _key_from_row(row: Sequence[Any]) -> ApiKey:
     key_id, name, app_key, created_at, revoked_at, rps, burst, quota = row
     limits = KeyLimits(
@@ -120,6 +130,24 @@ class KeyStore:
             else self._engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         self._next_purge = 0.0
+        # The per-request statements are built once and bound per call: building and
+        # cache-keying a statement costs more Python time than running it.
+        self._by_appcode = select(*_KEY_COLUMNS, api_keys.c.appcode_hash).where(
+            api_keys.c.appcode_hash == bindparam("appcode_hash")
+        )
+        self._by_app_key = select(*_KEY_COLUMNS, api_keys.c.secret_enc).where(
+            api_keys.c.app_key == bindparam("app_key")
+        )
+        self._count_usage = self._usage_upsert()
+        self._remember_request = recent_requests.insert()
+        cutoff = (
+            select(recent_requests.c.id)
+            .order_by(recent_requests.c.id.desc())
+            .offset(self._recent_kept)
+            .limit(1)
+            .scalar_subquery()
+        )
+        self._forget_old_requests = recent_requests.delete().where(recent_requests.c.id <= cutoff)
 
     @staticmethod
     def url_for(data_dir: Path, database_url: str | None) -> str:
@@ -237,11 +265,8 @@ class KeyStore:
     def authenticate_appcode(self, appcode: str) -> ApiKey | None:
         """The key this APPCODE belongs to, revoked or not (the caller words the refusal)."""
         wanted = appcode_hash(appcode)
-        query = select(*_KEY_COLUMNS, api_keys.c.appcode_hash).where(
-            api_keys.c.appcode_hash == wanted
-        )
         with self._engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(self._by_appcode, {"appcode_hash": wanted}).first()
         if row is None or not hmac.compare_digest(row[-1], wanted):
             return None
         return _key_from_row(row[:-1])
@@ -251,9 +276,8 @@ class KeyStore:
 
         Raises ``SecretDecryptionError`` when the server key is not the one that encrypted it.
         """
-        query = select(*_KEY_COLUMNS, api_keys.c.secret_enc).where(api_keys.c.app_key == app_key)
         with self._engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(self._by_app_key, {"app_key": app_key}).first()
         if row is None:
             return None
         key = _key_from_row(row[:-1])
@@ -291,31 +315,25 @@ class KeyStore:
     def record_usage(self, key_id: str, code: int, when: datetime | None = None) -> None:
         """Counts one response with ``code`` for ``key_id`` on the UTC day of ``when`` (now)."""
         with self._writer.begin() as conn:
-            conn.execute(self._usage_upsert(key_id, code, when))
+            conn.execute(self._count_usage, _usage_day(key_id, code, when))
 
     def record_request(self, entry: RecentRequest) -> None:
         """Counts the answer in the daily usage and keeps its metadata among the newest
         ``recent_kept`` requests, older ones deleted, in one transaction."""
-        cutoff = (
-            select(recent_requests.c.id)
-            .order_by(recent_requests.c.id.desc())
-            .offset(self._recent_kept)
-            .limit(1)
-            .scalar_subquery()
-        )
         with self._writer.begin() as conn:
-            conn.execute(self._usage_upsert(entry.key_id, entry.code, entry.at))
+            conn.execute(self._count_usage, _usage_day(entry.key_id, entry.code, entry.at))
             conn.execute(
-                recent_requests.insert().values(
-                    at=entry.at,
-                    key_id=entry.key_id,
-                    request_id=entry.request_id,
-                    code=entry.code,
-                    score=entry.score,
-                    latency_ms=entry.latency_ms,
-                )
+                self._remember_request,
+                {
+                    "at": entry.at,
+                    "key_id": entry.key_id,
+                    "request_id": entry.request_id,
+                    "code": entry.code,
+                    "score": entry.score,
+                    "latency_ms": entry.latency_ms,
+                },
             )
-            conn.execute(recent_requests.delete().where(recent_requests.c.id <= cutoff))
+            conn.execute(self._forget_old_requests)
 
     def recent(self, limit: int = 100, key_id: str | None = None) -> list[RecentRequest]:
         """The newest recorded requests first, at most ``limit``."""
@@ -374,15 +392,11 @@ class KeyStore:
         """Closes pooled connections; the store can be used again (it reconnects)."""
         self._engine.dispose()
 
-    def _usage_upsert(
-        self, key_id: str, code: int, when: datetime | None
-    ) -> postgresql.Insert | sqlite.Insert:
-        moment = datetime.now(UTC) if when is None else when
-        if moment.tzinfo is None:
-            raise ValueError("usage is counted by timezone-aware datetimes only")
+    def _usage_upsert(self) -> postgresql.Insert | sqlite.Insert:
+        """Adds one to a (key, UTC day, code) count; bound with ``_usage_day``."""
         count = usage_daily.c["count"]
         insert = self.insert(usage_daily).values(
-            key_id=key_id, day=moment.astimezone(UTC).date(), code=code, count=1
+            key_id=bindparam("key_id"), day=bindparam("day"), code=bindparam("code"), count=1
         )
         return insert.on_conflict_do_update(
             index_elements=[usage_daily.c.key_id, usage_daily.c.day, usage_daily.c.code],
