@@ -139,6 +139,12 @@ class KeyStore:
             api_keys.c.app_key == bindparam("app_key")
         )
         self._count_usage = self._usage_upsert()
+        # Without preserve_rowcount, psycopg answers -1 for an INSERT's rowcount.
+        self._use_nonce = (
+            self.insert(signature_nonces)
+            .on_conflict_do_nothing()
+            .execution_options(preserve_rowcount=True)
+        )
         self._remember_request = recent_requests.insert()
         cutoff = (
             select(recent_requests.c.id)
@@ -300,15 +306,13 @@ class KeyStore:
                         signature_nonces.c.expires_at < datetime.now(UTC)
                     )
                 )
-            insert = self.insert(signature_nonces).values(
-                app_key=app_key,
-                timestamp_ms=timestamp_ms,
-                signature=signature,
-                expires_at=expires_at,
-            )
-            # Without preserve_rowcount, psycopg answers -1 for an INSERT's rowcount.
-            once = insert.on_conflict_do_nothing().execution_options(preserve_rowcount=True)
-            return conn.execute(once).rowcount == 1
+            used = {
+                "app_key": app_key,
+                "timestamp_ms": timestamp_ms,
+                "signature": signature,
+                "expires_at": expires_at,
+            }
+            return conn.execute(self._use_nonce, used).rowcount == 1
 
     # --- usage --------------------------------------------------------------------------
 
