@@ -42,7 +42,7 @@ def run_serve(overrides: dict[str, str]) -> int:
         print(f"facelive: invalid setting: {exc}", file=sys.stderr)
         return 2
     if settings.workers == 0:  # one per core; every worker must see the same count
-        workers = worker_count(0, available_cores())
+        workers = worker_count(settings.workers, available_cores())
         os.environ["FACELIVE_WORKERS"] = str(workers)
         settings = settings.model_copy(update={"workers": workers})
     try:

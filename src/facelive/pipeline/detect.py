@@ -61,7 +61,8 @@ def prepare(image: BGRImage, config: DetectorConfig, max_side: int | None = None
                 cv2.resize(image, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA),
                 np.uint8,
             )
-        image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
+        if (image.shape[1], image.shape[0]) != size:  # a whole factor may land on it (640 -> 320)
+            image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
     h, w = image.shape[:2]
     m = config.pad_multiple
     padded_h, padded_w = -(-h // m) * m, -(-w // m) * m
