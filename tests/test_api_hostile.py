@@ -129,6 +129,23 @@ class TestBodies:
         assert_envelope(reply, 4010, 401)
         assert reply.headers["connection"] == "close"
 
+    def test_a_refused_client_still_writing_its_body_reads_the_answer(
+        self, hostile: LiveServer
+    ) -> None:
+        """A client that writes its whole body before it reads (Java's HttpClient) is refused
+        after the head; the server must read and drop the rest of an acceptable body before
+        it closes, or the client's writes fail and the reset drops the answer unread."""
+        body = b'{"image_base64":"' + b"A" * 60_000 + b'"}'
+        with socket.create_connection(("127.0.0.1", hostile.port)) as sock:
+            sock.sendall(head(None, f"Content-Length: {len(body)}"))
+            time.sleep(0.3)  # the refusal is sent while the body is still on its way
+            for start in range(0, len(body), 4096):
+                sock.sendall(body[start : start + 4096])  # no broken pipe, no reset
+                time.sleep(0.02)
+            reply = parse_raw(read_until_closed(sock))
+        assert_envelope(reply, 4010, 401)
+        assert reply.headers["connection"] == "close"
+
     @pytest.mark.parametrize("framing", ["Content-Length: 100000", "Transfer-Encoding: chunked"])
     def test_a_trickling_body_is_timed_out(
         self, hostile: LiveServer, key: Credentials, framing: str

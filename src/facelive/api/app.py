@@ -30,6 +30,7 @@ from facelive.api.cores import available_cores, checks_per_worker, worker_count
 from facelive.api.memory import return_freed_memory
 from facelive.api.metrics import Metrics
 from facelive.api.pages import mount_pages
+from facelive.api.request_body import max_body_bytes
 from facelive.api.responses import envelope_response
 from facelive.api.routes import router
 from facelive.api.service import LivenessService
@@ -191,7 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.ready = False
-    app.add_middleware(CloseUnreadBody)
+    app.add_middleware(CloseUnreadBody, linger_max_bytes=max_body_bytes(settings.max_image_bytes))
     app.add_middleware(RequestContext)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
