@@ -31,6 +31,7 @@ def print_stages(rows: list[StageRow]) -> None:
         "ref",
         "speed-up",
         "score",
+        "ref score",
     )
     table = []
     for row in rows:
@@ -38,7 +39,8 @@ def print_stages(rows: list[StageRow]) -> None:
         ref = _ms(row.reference_median_ms)
         speedup = "-" if row.speedup is None else f"{row.speedup:.2f}x"
         score = "-" if row.score is None else f"{row.score:.4f}"
-        table.append((f"{row.profile}/{row.image}", *cells, ref, speedup, score))
+        ref_score = "-" if row.reference_score is None else f"{row.reference_score:.4f}"
+        table.append((f"{row.profile}/{row.image}", *cells, ref, speedup, score, ref_score))
     _table(headers, table)
 
 
@@ -87,7 +89,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             _stage(report, profile, "jpeg_640x480"),
             8,
         )
-    for profile in ("default", "upstream", "default+reduced"):
+    for profile in ("default", "upstream", "default+full_decode"):
         add(
             f"in-process 12 MP JPEG total ms, {profile}",
             _stage(report, profile, "phone_4032x3024"),

@@ -198,8 +198,12 @@ def test_reduced_decode_reports_full_size_and_decodes_larger_for_small_faces(
 ) -> None:
     import facelive.pipeline.checker as checker_module
 
-    reduced = LivenessChecker.from_settings(settings.model_copy(update={"reduced_decode": True}))
+    reduced = checker  # reduced decoding is the default
     assert reduced.decode_min_side == 640
+    full_decode = LivenessChecker.from_settings(
+        settings.model_copy(update={"reduced_decode": False})
+    )
+    assert full_decode.decode_min_side == 0
     decoded: list[int] = []
     from facelive.pipeline.decode import decode_image as original
 
@@ -213,7 +217,7 @@ def test_reduced_decode_reports_full_size_and_decodes_larger_for_small_faces(
     # 160 px at 1/4) from a second, 1/2 decode.
     for share, reductions in ((1.0, [4]), (0.2, [4, 2])):
         data = _letterboxed_jpeg(live_jpeg, 4000, 3000, share)
-        full = checker.check(data)
+        full = full_decode.check(data)
         decoded.clear()
         fast = reduced.check(data)
         assert decoded == reductions

@@ -2,8 +2,12 @@
 
 The straightforward path is ``bench.reference``: ONNX Runtime sessions with default options,
 full-resolution ``cv2.imdecode``, the same detector decoding, crops and models. On every
-fas-dev image both must find the same face and fuse scores within 1e-3 of each other. The
-opt-in reduced JPEG decoding is not held to this (it moves scores; docs/performance.md).
+fas-dev image both must find the same face and fuse scores within 1e-3 of each other.
+
+Both decode every pixel here. Reduced JPEG decoding (on by default) is not an optimisation of
+this path but part of the pipeline's definition, like detecting on a 320 px copy: it changes
+the pixels the models see on JPEGs of 1,280 px or more (35 fas-dev images), so it was measured
+for accuracy instead (docs/performance.md), and the calibration was fitted with it.
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ TOLERANCE = 1e-3
 
 @pytest.mark.timeout(1200)  # two full pipelines over 1,438 images on a busy 2-core machine
 def test_optimised_checker_matches_the_straightforward_path(
-    settings: Settings, checker: LivenessChecker, fas_dev: Path, fas_dev_rows: list[dict[str, str]]
+    settings: Settings, fas_dev: Path, fas_dev_rows: list[dict[str, str]]
 ) -> None:
-    assert checker.decode_min_side == 0  # reduced decoding is opt-in
+    checker = LivenessChecker.from_settings(settings.model_copy(update={"reduced_decode": False}))
     reference = ReferenceChecker(settings)
     worst, compared, no_face = (0.0, ""), 0, 0
     for row in fas_dev_rows:

@@ -99,12 +99,14 @@ class Settings(BaseSettings):
         ),
     )
     reduced_decode: bool = Field(
-        default=False,
+        default=True,
         description=(
-            "Opt-in: decode large JPEGs at 1/2, 1/4 or 1/8 size (DCT scaling), never below the "
-            "detector's input size, and crop the liveness patches from that copy while every "
-            "crop window keeps at least twice the patch size. Much faster on phone photos, "
-            "but scores move (docs/performance.md)."
+            "Decode large JPEGs at 1/2, 1/4 or 1/8 size (DCT scaling), never below the "
+            "detector's larger input (detect_retry_max_side), and crop the liveness patches "
+            "from that copy while every crop window keeps at least twice the patch size "
+            "(else decode larger). Part of the pipeline's definition: the calibration and "
+            "facelive's models were fitted with it (docs/performance.md). Off (0) decodes every "
+            "pixel: 2-3x slower on phone photos, and scores of JPEGs of 1,280 px or more move."
         ),
     )
     model_profile: str = Field(

@@ -26,6 +26,18 @@ from facelive.types import BGRImage, Box, CheckResult, DecodedImage, Face, Model
 MIN_WINDOW_PER_PATCH_PX = 2.0
 
 
+@dataclasses.dataclass(frozen=True)
+class FoundFace:
+    """The largest face of an image and what judges it: ``models`` are those for a tight
+    crop or for a frame (``tight``)."""
+
+    image: DecodedImage
+    faces: tuple[Face, ...]
+    face: Face
+    tight: bool
+    models: tuple[LivenessModel, ...]
+
+
 def _ms(start: float, end: float) -> float:
     return round((end - start) * 1000.0, 3)
 
@@ -175,9 +187,13 @@ class LivenessChecker:
             q, min_face_px=q.min_face_px / sx, min_eye_gap_px=q.min_eye_gap_px / sx
         )
 
-    def _check(self, data: bytes, thresh: float) -> CheckResult:
-        thresh = validate_thresh(thresh)
-        t0 = perf_counter()
+    def find_face(self, data: bytes) -> FoundFace:
+        """Decode ``data`` and find its largest face, in the pixels the models crop from (a
+        reduced JPEG decode, decoded larger when a crop window would be too small); raises
+        ``BadImageError`` or ``NoFaceError``. Training prepares its patches through this too."""
+        return self._find_face(data, perf_counter())[0]
+
+    def _find_face(self, data: bytes, t0: float) -> tuple[FoundFace, float, float]:
         image = decode_image(data, self.limits, self.decode_min_side)
         t1 = perf_counter()
         faces = self.detector.detect(image.pixels)
@@ -191,12 +207,19 @@ class LivenessChecker:
         tight = face.box.share_of(width, height) >= self.tight_face_share
         models = self.models_for(tight)
         image, faces, face = self._large_enough(data, image, faces, face, models)
+        return FoundFace(image, faces, face, tight, models), t1, t2
+
+    def _check(self, data: bytes, thresh: float) -> CheckResult:
+        thresh = validate_thresh(thresh)
+        t0 = perf_counter()
+        found, t1, t2 = self._find_face(data, t0)
+        image, faces, face, models = found.image, found.faces, found.face, found.models
         training = to_training_box(face.box, self.box_mapping)
         patches = tuple(m.patch(image.pixels, face.box, training) for m in models)
         t3 = perf_counter()
         scores = tuple(m.predict(p) for m, p in zip(models, patches, strict=True))
         raw = fuse(scores)
-        score = self.calibration(raw, tight)
+        score = self.calibration(raw, found.tight)
         live = is_live(score, thresh)
         issues = assess(image.pixels, face, faces, self._quality_limits_for(image))
         if image.reduction > 1:  # report the face in the full image's pixels

@@ -20,10 +20,8 @@ import numpy.typing as npt
 
 from facelive.errors import FaceliveError
 from facelive.pipeline.checker import LivenessChecker
-from facelive.pipeline.decode import decode_image
-from facelive.pipeline.detect import largest_face
 
-CACHE_VERSION = 4  # bump when build_patches changes what it stores
+CACHE_VERSION = 5  # bump when build_patches changes what it stores
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,18 +82,14 @@ def build_patches(
         for row in csv.DictReader(f):
             if on_row is not None:
                 on_row()
-            try:
-                image = decode_image((manifest.parent / row["file"]).read_bytes(), checker.limits)
+            try:  # decoded, found and cropped exactly as a check does
+                found = checker.find_face((manifest.parent / row["file"]).read_bytes())
             except FaceliveError:
                 skipped += 1
                 continue
-            faces = checker.detector.detect(image.pixels)
-            if not faces:
-                skipped += 1
-                continue
-            box = largest_face(faces).box
-            patches = checker.crop_patches(image.pixels, box)
-            share.append(box.share_of(image.width, image.height))
+            pixels, box = found.image.pixels, found.face.box
+            patches = checker.crop_patches(pixels, box)
+            share.append(box.share_of(pixels.shape[1], pixels.shape[0]))
             for store, patch in zip(per_model, patches, strict=True):
                 store.append(patch)
             live.append(row["label"] == "live")
@@ -159,7 +153,8 @@ def cache_key(manifest: Path, checker: LivenessChecker) -> str:
     digest = hashlib.sha256(manifest.read_bytes())
     crops = [(m.name, m.crop_scale, m.spec.crop, m.input_size) for m in checker.models]
     detector = checker.detector.config
-    digest.update(repr((CACHE_VERSION, checker.box_mapping, crops, detector)).encode())
+    decode = checker.decode_min_side
+    digest.update(repr((CACHE_VERSION, checker.box_mapping, crops, detector, decode)).encode())
     return digest.hexdigest()[:16]
 
 
