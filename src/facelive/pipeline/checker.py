@@ -191,9 +191,10 @@ class LivenessChecker:
         """Decode ``data`` and find its largest face, in the pixels the models crop from (a
         reduced JPEG decode, decoded larger when a crop window would be too small); raises
         ``BadImageError`` or ``NoFaceError``. Training prepares its patches through this too."""
-        return self._find_face(data, perf_counter())[0]
+        return self._find_face(data)[0]
 
-    def _find_face(self, data: bytes, t0: float) -> tuple[FoundFace, float, float]:
+    def _find_face(self, data: bytes) -> tuple[FoundFace, float, float]:
+        """Also the times decoding and detection ended, for ``StageTimes``."""
         image = decode_image(data, self.limits, self.decode_min_side)
         t1 = perf_counter()
         faces = self.detector.detect(image.pixels)
@@ -212,7 +213,7 @@ class LivenessChecker:
     def _check(self, data: bytes, thresh: float) -> CheckResult:
         thresh = validate_thresh(thresh)
         t0 = perf_counter()
-        found, t1, t2 = self._find_face(data, t0)
+        found, t1, t2 = self._find_face(data)
         image, faces, face, models = found.image, found.faces, found.face, found.models
         training = to_training_box(face.box, self.box_mapping)
         patches = tuple(m.patch(image.pixels, face.box, training) for m in models)
