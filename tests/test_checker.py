@@ -15,6 +15,7 @@ from facelive.errors import BadImageError, InternalError, InvalidThresholdError,
 from facelive.evaluation.metrics import roc_auc
 from facelive.models.calibration import Calibration
 from facelive.models.manifest import load_manifest
+from facelive.models.sessions import OnnxRunner
 from facelive.pipeline.checker import LivenessChecker
 from facelive.pipeline.score import LivenessModel
 from facelive.pipeline.verdict import RISK_SPOOF
@@ -84,7 +85,7 @@ def test_garbage_is_4001(checker: LivenessChecker) -> None:
 
 def test_unexpected_failures_become_5000(checker: LivenessChecker, live_jpeg: bytes) -> None:
     # A real liveness model wired to the detector's session: ONNX Runtime rejects the input.
-    wrong = LivenessModel(checker.models[0].spec, checker.detector._session)
+    wrong = LivenessModel(checker.models[0].spec, OnnxRunner(checker.detector._session))
     faulty = LivenessChecker(
         checker.detector, (wrong,), checker.box_mapping, checker.limits, checker.default_thresh
     )

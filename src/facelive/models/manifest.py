@@ -10,6 +10,8 @@ from typing import Any
 
 from facelive.models.calibration import Calibration
 
+RUNTIMES = ("onnxruntime", "opencv")
+
 
 @dataclass(frozen=True, slots=True)
 class InputSpec:
@@ -52,10 +54,17 @@ class ModelSpec:
     # "tight": the model judges only tight crops (the face fills the picture), where there is
     # no context to see and a close view of the face does better; "any": every face.
     framing: str = "any"
+    # What runs the model: "onnxruntime", or "opencv" (OpenCV's DNN engine) where it was
+    # measured faster with the same outputs (facelive.models.opencv_net).
+    runtime: str = "onnxruntime"
 
     def __post_init__(self) -> None:
         if self.framing not in ("any", "tight"):
             raise ValueError(f"{self.name}: framing must be 'any' or 'tight', not {self.framing!r}")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(
+                f"{self.name}: runtime must be one of {RUNTIMES}, not {self.runtime!r}"
+            )
 
     @property
     def relative_path(self) -> str:

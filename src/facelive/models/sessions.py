@@ -1,13 +1,17 @@
-"""The one place ONNX Runtime sessions are made, so every model gets the same thread policy."""
+"""The one place model runtimes are opened, so every model gets the same thread policy."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
+import numpy.typing as npt
 import onnxruntime as ort
 
 from facelive.models.graph import faster_graph
+from facelive.models.manifest import ModelSpec
+from facelive.models.opencv_net import OpenCVNet
 
 
 def create_session(path: Path, threads: int) -> Any:
@@ -27,3 +31,28 @@ def create_session(path: Path, threads: int) -> Any:
     options.log_severity_level = 3
     graph = faster_graph(path.read_bytes())
     return ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+class ModelRunner(Protocol):
+    """A model with one input: a tensor in, its first output out. Thread-safe."""
+
+    def run(self, tensor: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
+
+
+class OnnxRunner:
+    """An ONNX Runtime session as a ``ModelRunner``."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self._input = session.get_inputs()[0].name
+
+    def run(self, tensor: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        out: npt.NDArray[np.float32] = self.session.run(None, {self._input: tensor})[0]
+        return out
+
+
+def open_runner(spec: ModelSpec, path: Path, threads: int) -> ModelRunner:
+    """``path`` (the verified file of ``spec``) in the runtime its manifest entry names."""
+    if spec.runtime == "opencv":
+        return OpenCVNet(path.read_bytes(), threads)
+    return OnnxRunner(create_session(path, threads))

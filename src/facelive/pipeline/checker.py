@@ -8,7 +8,7 @@ from time import perf_counter
 from facelive.errors import FaceliveError, InternalError, NoFaceError
 from facelive.models.calibration import Calibration
 from facelive.models.manifest import BoxMapping, Manifest, load_manifest
-from facelive.models.sessions import create_session
+from facelive.models.sessions import create_session, open_runner
 from facelive.models.store import ModelStore
 from facelive.pipeline.crop import to_training_box
 from facelive.pipeline.decode import ImageLimits, decode_image
@@ -100,7 +100,7 @@ class LivenessChecker:
             ),
         )
         models = tuple(
-            LivenessModel(spec, create_session(store.path_for(spec), threads)) for spec in specs
+            LivenessModel(spec, open_runner(spec, store.path_for(spec), threads)) for spec in specs
         )
         limits = ImageLimits(settings.min_side, settings.max_side, settings.max_image_bytes)
         return cls(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 
 from facelive.models.manifest import ModelSpec
+from facelive.models.sessions import ModelRunner
 from facelive.pipeline.crop import crop_patch, crop_window, square_patch
 from facelive.types import BGRImage, Box, ModelScore
 
@@ -24,7 +23,7 @@ class LivenessModel:
     models were trained; output is logits over classes, of which ``spec.live_class`` is live.
     """
 
-    def __init__(self, spec: ModelSpec, session: Any) -> None:
+    def __init__(self, spec: ModelSpec, runner: ModelRunner) -> None:
         if spec.crop_scale is None or spec.live_class is None:
             raise ValueError(f"{spec.name} is not a liveness model (no crop_scale/live_class)")
         self.spec = spec
@@ -34,8 +33,7 @@ class LivenessModel:
         self.input_size = int(spec.input.shape[-1])
         self._rgb = spec.input.colour == "RGB"
         self._divisor = spec.input.divisor
-        self._session = session
-        self._input = session.get_inputs()[0].name
+        self.runner = runner
 
     def patch(self, pixels: BGRImage, face_box: Box, training_box: Box) -> BGRImage:
         """This model's input patch: ``face_box`` is the detector's box, ``training_box`` the
@@ -61,7 +59,7 @@ class LivenessModel:
         tensor = pixels.transpose(2, 0, 1)[None].astype(np.float32)
         if self._divisor != 1.0:
             tensor /= self._divisor
-        logits = self._session.run(None, {self._input: tensor})[0][0].astype(np.float64)
+        logits = self.runner.run(tensor)[0].astype(np.float64)
         probs = softmax(logits)
         return ModelScore(
             model=self.name,
