@@ -13,8 +13,10 @@ undercount by about latency / duration when latency is long).
 Faults are counted, not fatal: a connection reset or closed while a request is in flight
 (``dropped``), an answer not back within ``--timeout`` s (``timeout``) or a refused connect
 (``refused``) is an error, listed with its time and connection in ``failures``, and the
-connection reconnects. A keep-alive connection the server closed while idle is reopened
-before the next request, as any HTTP client does, and is not an error.
+connection reconnects. A keep-alive connection the server closed while idle, or announced
+it would close (``Connection: close`` on an answer sent before the body was read, as the
+5000 of an unreachable key store is), is reopened before the next request, as any HTTP
+client does, and is not an error.
 """
 
 from __future__ import annotations
@@ -96,16 +98,21 @@ class Tally:
             self.codes[kind] = self.codes.get(kind, 0) + 1
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """Status, body, and whether the server said it closes the connection after it."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ", 2)[1])
     length = 0
+    closes = False
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
+        name = name.strip().lower()
+        if name == "content-length":
             length = int(value)
-    return status, await reader.readexactly(length)
+        elif name == "connection":
+            closes = value.strip().lower() == "close"
+    return status, await reader.readexactly(length), closes
 
 
 async def _connection(
@@ -146,7 +153,9 @@ async def _connection(
                 writer.write(request)
                 writer.write(body)
                 await writer.drain()
-                status, answer = await asyncio.wait_for(_read_response(reader), args.timeout)
+                status, answer, closes = await asyncio.wait_for(
+                    _read_response(reader), args.timeout
+                )
             except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
                 kind = "timeout" if isinstance(exc, TimeoutError) else "dropped"
                 tally.failure(index, kind, start_at <= time.perf_counter() <= end_at)
@@ -154,6 +163,10 @@ async def _connection(
                 streams = None
                 continue
             finished = time.perf_counter()
+            if closes:  # "Connection: close": a new connection for the next request, as
+                writer.close()  # every HTTP client does (the server may still be closing)
+                streams = None
+                tally.reconnects += 1
             if not start_at <= finished <= end_at:
                 continue  # counted: every answer that arrives inside the window
             try:
