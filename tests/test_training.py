@@ -204,3 +204,36 @@ def test_interpolation_lands_between_the_upstream_and_the_fine_tuned_weights(
     for name, param in half.params.items():
         expected = base.params[name] + 0.5 * (tuned.params[name] - base.params[name])
         assert torch.allclose(param, expected)
+
+
+def test_fit_moves_each_model_back_by_its_own_fraction(model_dir: Path) -> None:
+    """Same seed, same data: a model at fraction 0.5 is exactly halfway between its base and
+    the same fine-tuning kept whole (fraction 1.0)."""
+    from facelive.training.cross_validate import fit
+    from facelive.training.data import PatchSet
+
+    rng = np.random.default_rng(1)
+    n = 16
+    patches = rng.integers(0, 256, (n, 80, 80, 3), dtype=np.uint8)
+    text = np.array(["x"] * n)
+    data = PatchSet(
+        (patches,),
+        np.arange(n) % 2 == 0,
+        np.array(["none", "print"] * (n // 2)),
+        np.array(["s1"] * n),
+        text,
+        np.array(["no"] * n),
+        text,
+        np.full(n, 0.5),
+    )
+    model = onnx.load(model_dir / "minifasnet" / "MiniFASNetV2.onnx")
+    config = TrainConfig(epochs=1, batch_size=8, interpolation=0.5)
+    (whole,) = fit([model], data, config, interpolations=[1.0])
+    (half,) = fit([model], data, config)  # the run's own fraction
+    base = OnnxModule(model)
+    changed = 0
+    for name, param in half.params.items():
+        expected = base.params[name] + 0.5 * (whole.params[name] - base.params[name])
+        assert torch.allclose(param, expected, atol=1e-6)
+        changed += int(not torch.equal(whole.params[name], base.params[name]))
+    assert changed > 0

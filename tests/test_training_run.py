@@ -114,6 +114,17 @@ def test_config_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     assert config.published_rows == config.upstream_rows == (0, 1)
     assert replace(config, with_upstream=False).upstream_rows == ()
     assert config.tight_only == (2,)
+    assert config.interpolations == (1.0, 1.0, 1.0)
+
+
+def test_a_model_may_keep_its_own_interpolation(tmp_path: Path) -> None:
+    text = CONFIG.replace("lr = 1e-4", "lr = 1e-4\ninterpolation = 0.5").replace(
+        'framing = "tight"', 'framing = "tight"\ninterpolation = 1.0'
+    )
+    (tmp_path / "c.toml").write_text(text, encoding="utf-8")
+    config = load_config(tmp_path / "c.toml")
+    assert config.train.interpolation == 0.5
+    assert config.interpolations == (0.5, 0.5, 1.0)
 
 
 @pytest.mark.parametrize(
@@ -125,6 +136,7 @@ def test_config_paths_are_relative_to_the_file(tmp_path: Path) -> None:
         ({"train": {"source_balance": "cube"}}, "source_balance"),
         ({"models": [{"base": "minifasnet_v2", "name": "x", "framing": "wide"}]}, "framing"),
         ({"models": [{"base": "minifasnet_v2", "name": "x", "framing": "tight"}]}, "frames"),
+        ({"models": [{"base": "minifasnet_v2", "name": "x", "interpolation": 0}]}, "interpolation"),
     ],
 )
 def test_bad_configs_are_refused_with_a_reason(change: dict[str, object], message: str) -> None:

@@ -34,6 +34,9 @@ class ModelToTrain:
     crop_scale: float | None = None
     # "tight": the profile asks this model only about tight crops (``ModelSpec.framing``).
     framing: str = "any"
+    # This model's own ``TrainConfig.interpolation`` (None: the run's). A model trained at
+    # another crop scale than its base has no base that knew its view to move back towards.
+    interpolation: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,12 @@ class RunConfig:
         return tuple(first.values()) or tuple(range(len(self.models)))
 
     @property
+    def interpolations(self) -> tuple[float, ...]:
+        """Each model's WiSE-FT fraction: its own, else the run's."""
+        own = (m.interpolation for m in self.models)
+        return tuple(self.train.interpolation if f is None else f for f in own)
+
+    @property
     def tight_only(self) -> tuple[int, ...]:
         return tuple(i for i, m in enumerate(self.models) if m.framing == "tight")
 
@@ -116,12 +125,15 @@ def parse_config(raw: dict[str, Any], base: Path) -> RunConfig:
             m["name"],
             float(m["crop_scale"]) if "crop_scale" in m else None,
             str(m.get("framing", "any")),
+            float(m["interpolation"]) if "interpolation" in m else None,
         )
         for m in raw["models"]
     )
     for model in models:
         if model.framing not in ("any", "tight"):
             raise ValueError(f"models.framing must be 'any' or 'tight', not {model.framing!r}")
+        if model.interpolation is not None and not 0.0 < model.interpolation <= 1.0:
+            raise ValueError("models.interpolation must be in (0, 1]")
     if not models:
         raise ValueError("no [[models]] to train")
     train = TrainConfig(**raw.get("train", {}), seed=int(raw.get("seed", 7)))

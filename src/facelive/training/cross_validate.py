@@ -8,8 +8,9 @@ held-out rows. The out-of-fold scores are what a model would do on sources it ne
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,12 +79,22 @@ def fit(
     data: PatchSet,
     config: TrainConfig,
     log: Callable[[str], object] | None = None,
+    interpolations: Sequence[float] | None = None,
 ) -> list[OnnxModule]:
-    """Fine-tunes ``bases[m]`` on ``data.patches[m]`` for every model ``m``."""
+    """Fine-tunes ``bases[m]`` on ``data.patches[m]`` for every model ``m``, moved back
+    towards the base by ``interpolations[m]`` (default: ``config.interpolation``)."""
     weights = sample_weights(data.source, data.live, data.whole_frame, config)
+    fractions = interpolations or [config.interpolation] * len(bases)
     return [
-        fine_tune(base, data.patches[m], data.live, config, weights=weights, log=log)
-        for m, base in enumerate(bases)
+        fine_tune(
+            base,
+            data.patches[m],
+            data.live,
+            dataclasses.replace(config, interpolation=fraction),
+            weights=weights,
+            log=log,
+        )
+        for m, (base, fraction) in enumerate(zip(bases, fractions, strict=True))
     ]
 
 
@@ -94,6 +105,7 @@ def cross_validate(
     config: TrainConfig,
     k: int,
     log: Callable[[str], object] = print,
+    interpolations: Sequence[float] | None = None,
 ) -> CrossValidation:
     upstream = np.zeros((len(bases), len(evaluated)))
     tuned = np.zeros((len(bases), len(evaluated)))
@@ -104,7 +116,7 @@ def cross_validate(
         if extra is not None:
             parts.append(extra.subset(~np.isin(extra.source, list(held))))
         log(f"fold {n + 1}/{k}: holding out {sorted(held)} ({int(test.sum())} rows)")
-        modules = fit(bases, PatchSet.concat(parts), config, log)
+        modules = fit(bases, PatchSet.concat(parts), config, log, interpolations)
         for m, (base, module) in enumerate(zip(bases, modules, strict=True)):
             patches = evaluated.patches[m][test]
             upstream[m, test] = live_probability(OnnxModule(base), patches, config.live_class)

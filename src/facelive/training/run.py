@@ -224,7 +224,9 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
     if cv:
         published = tuple(config.models[i].base for i in config.published_rows)
         upstream_calibration = manifest.calibration_for(published)
-        result = cross_validate(evaluated, extra, bases, config.train, config.folds, log)
+        result = cross_validate(
+            evaluated, extra, bases, config.train, config.folds, log, config.interpolations
+        )
         tight = evaluated.face_share >= manifest.tight_face_share
         profile = result.profile_scores(config.upstream_rows, config.tight_only, tight)
         upstream = result.published_scores(config.published_rows)
@@ -251,7 +253,7 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
         log(f"calibration from out-of-fold scores: {report['calibration']}")
     everything = PatchSet.concat([evaluated, *([extra] if extra is not None else [])])
     log(f"final fit on {len(everything)} patches")
-    modules = fit(bases, everything, config.train, log)
+    modules = fit(bases, everything, config.train, log, config.interpolations)
     exported: list[ExportedModel] = []
     for m, target in enumerate(config.models):
         check = evaluated.patches[m][:: max(1, len(evaluated) // 64)]
