@@ -119,8 +119,8 @@ def run_inprocess(
     runs: int,
     reference: bool = True,
 ) -> list[StageRow]:
-    """One checker for ``profile`` on one ONNX Runtime thread (the figure the targets are
-    stated for), every image ``runs`` times, then the reference on the same images."""
+    """One checker for ``profile`` on one thread, ONNX Runtime's and OpenCV's (the figure the
+    targets are stated for), every image ``runs`` times, then the reference on the same images."""
     profile_settings = settings.model_copy(update={"model_profile": profile, "threads": 1})
     checker = LivenessChecker.from_settings(profile_settings)
     rows = [time_checker(checker, profile, image, runs) for image in images.values()]

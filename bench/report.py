@@ -24,7 +24,7 @@ def _table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
 
 
 def print_stages(rows: list[StageRow]) -> None:
-    print("\nIn-process, one ONNX Runtime thread: median (p90) ms per stage")
+    print("\nIn-process, one thread (ONNX Runtime and OpenCV): median (p90) ms per stage")
     headers = (
         "profile/image",
         *(s.removesuffix("_ms") for s in STAGES),
