@@ -91,8 +91,10 @@ def test_models_verify_and_list(env: dict[str, str], model_dir: Path) -> None:
     assert proc.returncode == 0
     # The detector and every liveness model of the default profile.
     assert proc.stdout.count(" ok ") == 1 + len(load_manifest().liveness)
-    assert "facelive_v2" in proc.stdout and "minifasnet_v2" in proc.stdout
+    assert "facelive_v2" in proc.stdout and "facelive_v2_close" in proc.stdout
+    assert "minifasnet_v2" not in proc.stdout  # not in the default profile any more
     listed = run("models", "list", env=env)
+    assert "minifasnet_v2" in listed.stdout and "minifasnet_v1se" in listed.stdout
     assert "profiles: upstream, facelive (default)" in listed.stdout
     assert str(model_dir / "yunet" / "yunet_s_dynamic.onnx") in listed.stdout
     assert "facenox_minifas128" in listed.stdout and "opt-in" in listed.stdout

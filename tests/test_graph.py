@@ -59,7 +59,8 @@ def test_prelu_with_a_slope_above_one_is_left_alone() -> None:
 def _liveness_files(settings: Settings) -> list[Path]:
     manifest = load_manifest()
     store = ModelStore.from_settings(settings)
-    return [store.path_for(spec) for spec in manifest.liveness]
+    specs = {s.name: s for s in (*manifest.liveness, *manifest.liveness_for("upstream"))}
+    return [store.path_for(spec) for spec in specs.values()]
 
 
 def test_every_liveness_model_is_rewritten_and_scores_identically(
