@@ -144,6 +144,8 @@ async def _connection(
             credentials = (
                 signer.headers() if signer else f"Authorization: APPCODE {args.appcode}\r\n"
             )
+            if args.new_connections:
+                credentials += "Connection: close\r\n"
             request = (
                 f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\n{credentials}\r\n"
@@ -203,6 +205,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     return {
         "concurrency": args.concurrency,
         "auth": "signed" if args.signed else "appcode",
+        "new_connections": args.new_connections,
         "duration_s": args.duration,
         "requests": done,
         "errors": tally.errors,
@@ -230,6 +233,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per answer")
     parser.add_argument("--appcode", default="")
     parser.add_argument("--signed", action="store_true")
+    parser.add_argument(
+        "--new-connections",
+        action="store_true",
+        help="one connection per request (Connection: close), as simple clients do",
+    )
     parser.add_argument("--app-key", default="")
     parser.add_argument("--app-secret", default="")
     parser.add_argument("--first-stamp", type=int, default=0)
