@@ -121,6 +121,33 @@ def capacity(two_workers: LiveServer, body: Path) -> float:
     return rps
 
 
+# --- connections spread over the workers ---------------------------------------------------
+
+
+def test_a_pool_of_keep_alive_connections_is_spread_over_the_workers(
+    two_workers: LiveServer, body: Path
+) -> None:
+    """Eight keep-alive connections opened at once: each worker holds about half. Without
+    the connection ledger the first worker to wake took most of them (all 8 in 8 of 12
+    trials), and kept them."""
+    live = two_workers
+    pids = _serving_workers(live, 2)
+    time.sleep(0.5)  # the probes' connections are closed and gone
+    command = loadgen_command(
+        live.port, body, concurrency=8, duration=3.0, warmup=0.5, appcode=_appcode(live)
+    )
+    run = LoadRun.start(command)
+    held = [0, 0]
+    deadline = time.monotonic() + 30
+    while sum(held) < 8 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        held = [_established(pid, live.port) for pid in pids]
+    result = run.result(timeout=60)
+    assert result["errors"] == 0 and result["failures"] == [], result["codes"]
+    assert sum(held) == 8, held
+    assert max(held) - min(held) <= 2, held
+
+
 # --- soak -----------------------------------------------------------------------------------
 
 
@@ -158,8 +185,8 @@ def test_killed_worker_is_replaced_and_only_its_connections_fail(
     )  # fmt: skip
     run = LoadRun.start(command)
     time.sleep(4.0)
-    # The workers share one listening socket, so the load's connections may all have landed
-    # on one worker: the victim is the worker holding the most of them.
+    # The load's connections are spread over both workers (about half each); the victim is
+    # the worker holding the most of them.
     held, victim = max((_established(pid, live.port), pid) for pid in before)
     survivor = next(pid for pid in before if pid != victim)
     killed_at = time.time()

@@ -8,15 +8,23 @@ exited, so for the whole grace period the kernel keeps accepting new connections
 process will ever serve; they hang, then are reset at exit. ``Supervisor`` closes the
 parent's copy first; each worker closes its own as its graceful shutdown starts, and from
 then on a new connection is refused (``ECONNREFUSED``) while requests in flight finish.
+
+Each worker serves with ``connection_balance.BalancedServer``, which spreads connections
+evenly over the workers instead of letting the first to wake take a whole burst.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+from pathlib import Path
 
-from uvicorn import Config
+from uvicorn import Config, Server
+from uvicorn.supervisors import multiprocess
 from uvicorn.supervisors.multiprocess import Multiprocess
+
+from facelive import connection_balance
 
 __all__ = ["Supervisor", "serve_workers"]
 
@@ -41,11 +49,35 @@ class Supervisor(Multiprocess):
         log.info("stopped listening; waiting for requests in flight")
 
 
+class _BalancedWorker(multiprocess.Process):
+    """uvicorn's worker process, serving with ``BalancedServer`` (connection_balance)."""
+
+    @property
+    def server(self) -> Server:
+        if self._server is None:
+            self._server = connection_balance.BalancedServer(config=self.config)
+        return self._server
+
+
 def serve_workers(config: Config) -> None:
     """Binds ``config``'s address and runs ``config.workers`` supervised worker processes
     until SIGTERM or SIGINT; returns once every worker has exited."""
     sock = config.bind_socket()
+    ledger: Path | None = None
+    try:
+        ledger = connection_balance.create_ledger()
+        os.environ[connection_balance.ENV] = str(ledger)  # inherited by the spawned workers
+    except OSError as exc:  # no writable temporary directory: accept one at a time, unranked
+        log.warning("connections will not be balanced over the workers: %s", exc)
+    # uvicorn offers no hook for its workers' server class: ``Multiprocess`` creates each
+    # (first, replacement, SIGTTIN) as ``multiprocess.Process``, looked up when it runs.
+    spawn = multiprocess.Process
+    multiprocess.Process = _BalancedWorker  # type: ignore[misc]
     try:
         Supervisor(config, sockets=[sock]).run()
     finally:
+        multiprocess.Process = spawn  # type: ignore[misc]
+        os.environ.pop(connection_balance.ENV, None)
+        if ledger is not None:
+            ledger.unlink(missing_ok=True)
         sock.close()

@@ -1,0 +1,89 @@
+"""The connection ledger the workers share, and how long a worker leaves a pending connection
+to the others (facelive.connection_balance). The spread itself over a real two-worker server
+is tested in test_faults.py."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from facelive.connection_balance import (
+    GRACE_S,
+    MAX_GRACE_S,
+    ConnectionLedger,
+    create_ledger,
+    grace_s,
+)
+
+
+@pytest.fixture
+def other_process() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process whose pid another worker's slot can carry."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_no_grace_unless_another_worker_holds_fewer() -> None:
+    assert grace_s(5, None) == 0.0  # alone
+    assert grace_s(3, 3) == 0.0
+    assert grace_s(0, 4) == 0.0
+    assert grace_s(4, 3) == pytest.approx(GRACE_S)
+    assert grace_s(4, 2) == pytest.approx(2 * GRACE_S)
+    assert grace_s(500, 0) == MAX_GRACE_S
+
+
+def test_the_ledger_file_is_private_and_zeroed(tmp_path: Path) -> None:
+    path = create_ledger(tmp_path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.stat().st_size > 0
+    assert set(path.read_bytes()) == {0}
+    ledger = ConnectionLedger(path)
+    assert ledger.fewest_elsewhere() is None  # no other worker yet
+    ledger.release()
+
+
+def test_each_worker_sees_the_fewest_any_other_live_worker_holds(
+    tmp_path: Path, other_process: subprocess.Popen[bytes]
+) -> None:
+    path = create_ledger(tmp_path)
+    mine = ConnectionLedger(path, pid=os.getpid())
+    theirs = ConnectionLedger(path, pid=other_process.pid)
+    third = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    fourth = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        another = ConnectionLedger(path, pid=third.pid)
+        assert len({mine.slot, theirs.slot, another.slot}) == 3
+        assert mine.fewest_elsewhere() == 0  # a new worker holds none
+        theirs.publish(3)
+        another.publish(5)
+        assert mine.fewest_elsewhere() == 3
+        mine.publish(1)
+        assert theirs.fewest_elsewhere() == 1
+        assert another.fewest_elsewhere() == 1
+        # A worker that died (kill -9: no release) no longer counts, whatever it last wrote,
+        # and the next worker to start takes its slot.
+        another.publish(0)
+        third.kill()
+        third.wait()
+        assert mine.fewest_elsewhere() == 3
+        replacement = ConnectionLedger(path, pid=fourth.pid)
+        assert replacement.slot == another.slot
+        assert mine.fewest_elsewhere() == 0
+        replacement.release()
+    finally:
+        for process in (third, fourth):
+            process.kill()
+            process.wait()
+    theirs.release()  # a worker that stops cleanly frees its slot
+    assert mine.fewest_elsewhere() is None
+    mine.release()
