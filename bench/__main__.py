@@ -103,6 +103,13 @@ def _http_profile(
                     )
                     stamp = int(result["last_stamp"] or stamp)  # type: ignore[call-overload]
                     runs.append({"profile": profile, "image": name, **result})
+            if name == HTTP_IMAGES[0]:
+                # A new connection per request, as the contract's simple clients open one.
+                concurrency = levels[-1] if args.quick else 8
+                result = server.load(
+                    body, concurrency, args.duration, args.warmup, False, new_connections=True
+                )
+                runs.append({"profile": profile, "image": name, **result})
             # Peak resident memory so far: after the small image's runs, then after all.
             peak_after[name] = server.peak_rss_mb()
         workers = len(server.worker_pids())

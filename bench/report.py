@@ -53,11 +53,13 @@ def print_http(http: dict[str, Any]) -> None:
             f"{server['ready_s']:.2f} s, peak RSS per worker (MiB): {after}"
         )
         headers = (
-            "image", "auth", "conc", "req/s", "p50 ms", "p90 ms", "p99 ms", "requests", "errors",
+            "image", "auth", "connections", "conc", "req/s", "p50 ms", "p90 ms", "p99 ms",
+            "requests", "errors",
         )  # fmt: skip
         table = [
             (
-                r["image"], r["auth"], str(r["concurrency"]), f"{r['throughput_rps']:.1f}",
+                r["image"], r["auth"], "new each" if r.get("new_connections") else "keep-alive",
+                str(r["concurrency"]), f"{r['throughput_rps']:.1f}",
                 _ms(r["p50_ms"]), _ms(r["p90_ms"]), _ms(r["p99_ms"]),
                 str(r["requests"]), str(r["errors"]),
             )
@@ -108,6 +110,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                     if r["profile"] == profile
                     and r["image"] == image
                     and r["concurrency"] == 8
+                    and not r.get("new_connections")
                     and r[key] is not None
                 ]
                 return worst(values) if values else None

@@ -76,6 +76,7 @@ def loadgen_command(
     signed: tuple[str, str, int] | None = None,
     rate: float = 0.0,
     timeout: float = 60.0,
+    new_connections: bool = False,
 ) -> list[str]:
     """``python -m bench.loadgen`` with these options; ``signed``: (AppKey, AppSecret, first
     timestamp) for signed requests, else ``appcode`` is sent."""
@@ -92,6 +93,8 @@ def loadgen_command(
         ]  # fmt: skip
     else:
         command += ["--appcode", appcode]
+    if new_connections:
+        command.append("--new-connections")
     return command
 
 
@@ -186,6 +189,7 @@ class Server:
         warmup: float,
         signed: bool,
         first_stamp: int = 0,
+        new_connections: bool = False,
     ) -> dict[str, object]:
         """One load-generator run in its own process; its JSON result."""
         credentials = self.credentials
@@ -199,6 +203,7 @@ class Server:
             signed=(credentials["AppKey"], credentials["AppSecret"], first_stamp)
             if signed
             else None,
+            new_connections=new_connections,
         )
         return LoadRun.start(command).result(timeout=duration + warmup + 120)
 

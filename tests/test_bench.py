@@ -66,6 +66,8 @@ def test_quick_bench_writes_a_complete_report(
     assert set(server["peak_rss_after_mb"]) == {"jpeg_640x480"}
     assert {r["auth"] for r in http["runs"]} == {"appcode", "signed"}
     assert {r["profile"] for r in http["runs"]} == {"default"}
+    # Keep-alive runs in both auth modes, and one with a new connection per request.
+    assert sorted(r["new_connections"] for r in http["runs"]) == [False, False, True]
     for run in http["runs"]:
         assert run["requests"] > 0
         assert run["errors"] == 0, run["codes"]
