@@ -36,8 +36,9 @@ def worker_count(configured: int, cores: int) -> int:
 
 def checks_per_worker(cores: int, workers: int) -> int:
     """How many checks one worker runs at once: twice its share of the cores, at most all of
-    them. A keep-alive client stays with the worker that accepted it, so connections spread
-    unevenly; the extra room lets a busy worker use a core that a quiet one leaves idle."""
+    them. Connections spread evenly over the workers (connection_balance), but the busy ones
+    need not: a keep-alive client stays with the worker that accepted it, and the extra room
+    lets a busy worker use a core that a quiet one leaves idle."""
     return max(1, min(cores, -(-2 * cores // max(1, workers))))
 
 
