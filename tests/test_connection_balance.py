@@ -4,7 +4,10 @@ is tested in test_faults.py."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -12,10 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from facelive.connection_balance import (
     GRACE_S,
     MAX_GRACE_S,
+    PAUSE_S,
+    BalancedServer,
     ConnectionLedger,
     create_ledger,
     grace_s,
@@ -87,3 +93,38 @@ def test_each_worker_sees_the_fewest_any_other_live_worker_holds(
     theirs.release()  # a worker that stops cleanly frees its slot
     assert mine.fewest_elsewhere() is None
     mine.release()
+
+
+class _OutOfDescriptors:
+    """A listening socket whose ``accept`` fails as it does when the process has no file
+    descriptor left: the connection stays pending and the socket stays readable."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.calls = 0
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def accept(self) -> tuple[socket.socket, object]:
+        self.calls += 1
+        raise OSError(errno.EMFILE, "Too many open files")
+
+
+def test_a_failing_accept_pauses_instead_of_spinning() -> None:
+    server = BalancedServer(uvicorn.Config(app=lambda scope, receive, send: None))
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        listening.setblocking(False)
+        failing = _OutOfDescriptors(listening)
+
+        async def scenario() -> None:
+            loop = asyncio.get_running_loop()
+            loop.add_reader(failing.fileno(), server._on_pending, failing)  # type: ignore[arg-type]
+            with socket.create_connection(listening.getsockname()):
+                await asyncio.sleep(0.35)  # pending all along
+            loop.remove_reader(failing.fileno())
+
+        asyncio.run(scenario())
+    # Once, then once after each PAUSE_S pause; a level-triggered spin would call it
+    # thousands of times.
+    assert 1 <= failing.calls <= 1 + 0.35 / PAUSE_S + 1, failing.calls

@@ -40,6 +40,7 @@ SLOTS = 256
 _SLOT = struct.Struct("<qq")  # pid, connections held
 GRACE_S = 0.004
 MAX_GRACE_S = 0.02
+PAUSE_S = 0.1  # after a failed accept (out of file descriptors)
 
 
 def _alive(pid: int) -> bool:
@@ -122,6 +123,7 @@ class BalancedServer(Server):
 
     _ledger: ConnectionLedger | None = None
     _listening: tuple[socket.socket, ...] = ()
+    _paused = False
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         # uvicorn's own start-up (lifespan, "started"), with no listener of its own.
@@ -157,20 +159,36 @@ class BalancedServer(Server):
         if self.should_exit or sock.fileno() < 0:
             return
         self._accept(sock)  # still pending: no other worker took it
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._on_pending, sock)
+        if not self._paused:
+            asyncio.get_running_loop().add_reader(sock.fileno(), self._on_pending, sock)
 
     def _accept(self, sock: socket.socket) -> None:
         try:
             conn, _ = sock.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return  # another worker took it, or the client gave up
-        except OSError as exc:  # EMFILE and the like: log, keep serving the others
-            log.warning("accept failed: %s", exc)
+        except OSError as exc:
+            # Out of file descriptors (EMFILE, ENFILE) and the like: the connection stays
+            # pending and the socket readable, so stop watching it a while rather than spin.
+            log.warning("accept failed (%s); pausing accepts for %.1f s", exc, PAUSE_S)
+            self._pause(sock)
             return
         if self._ledger is not None:
             self._ledger.publish(self._held() + 1)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         asyncio.get_running_loop().create_task(self._serve_connection(conn))
+
+    def _pause(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(sock.fileno())
+        self._paused = True
+
+        def resume() -> None:
+            self._paused = False
+            if not self.should_exit and sock.fileno() >= 0:
+                loop.add_reader(sock.fileno(), self._on_pending, sock)
+
+        loop.call_later(PAUSE_S, resume)
 
     async def _serve_connection(self, conn: socket.socket) -> None:
         config = self.config
