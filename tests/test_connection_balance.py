@@ -9,6 +9,7 @@ import errno
 import os
 import socket
 import stat
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,8 +22,10 @@ from facelive.connection_balance import (
     GRACE_S,
     MAX_GRACE_S,
     PAUSE_S,
+    SLOTS,
     BalancedServer,
     ConnectionLedger,
+    LedgerFullError,
     create_ledger,
     grace_s,
 )
@@ -128,3 +131,11 @@ def test_a_failing_accept_pauses_instead_of_spinning() -> None:
     # Once, then once after each PAUSE_S pause; a level-triggered spin would call it
     # thousands of times.
     assert 1 <= failing.calls <= 1 + 0.35 / PAUSE_S + 1, failing.calls
+
+
+def test_a_full_ledger_is_refused(tmp_path: Path) -> None:
+    path = create_ledger(tmp_path)
+    parent = os.getppid()  # alive: every line taken by a live process
+    path.write_bytes(struct.pack("<qq", parent, 1) * SLOTS)
+    with pytest.raises(LedgerFullError):
+        ConnectionLedger(path, pid=os.getpid())

@@ -30,13 +30,13 @@ from pathlib import Path
 
 from uvicorn import Server
 
-__all__ = ["ENV", "BalancedServer", "ConnectionLedger", "create_ledger"]
+__all__ = ["ENV", "BalancedServer", "ConnectionLedger", "LedgerFullError", "create_ledger"]
 
 log = logging.getLogger("uvicorn.error")
 
 # The ledger's path, set by the supervisor for the workers it spawns.
 ENV = "FACELIVE_CONNECTION_LEDGER"
-SLOTS = 256
+SLOTS = 128  # twice the most workers settings allow: dead workers' lines are reused
 _SLOT = struct.Struct("<qq")  # pid, connections held
 GRACE_S = 0.004
 MAX_GRACE_S = 0.02
@@ -64,6 +64,10 @@ def create_ledger(directory: Path | None = None) -> Path:
     return Path(name)
 
 
+class LedgerFullError(RuntimeError):
+    """Every slot holds a live process."""
+
+
 class ConnectionLedger:
     """One slot per live worker: its pid and how many connections it holds."""
 
@@ -83,7 +87,7 @@ class ConnectionLedger:
             if pid in (0, self.pid) or not _alive(pid):
                 _SLOT.pack_into(self._map, slot * _SLOT.size, self.pid, 0)
                 return slot
-        raise RuntimeError(f"no free slot among {SLOTS} in the connection ledger")
+        raise LedgerFullError(f"no free slot among {SLOTS} in the connection ledger")
 
     @property
     def slot(self) -> int:
@@ -95,13 +99,11 @@ class ConnectionLedger:
     def fewest_elsewhere(self) -> int | None:
         """The fewest connections any other live worker holds; None when there is none."""
         fewest: int | None = None
-        for slot in range(SLOTS):
-            if slot == self._slot:
+        for slot, (pid, held) in enumerate(_SLOT.iter_unpack(self._map)):
+            if pid == 0 or slot == self._slot or (fewest is not None and held >= fewest):
                 continue
-            pid, held = _SLOT.unpack_from(self._map, slot * _SLOT.size)
-            if pid == 0 or (fewest is not None and held >= fewest) or not _alive(pid):
-                continue
-            fewest = held
+            if _alive(pid):
+                fewest = held
         return fewest
 
     def release(self) -> None:
@@ -131,7 +133,10 @@ class BalancedServer(Server):
         if self.should_exit or not sockets:
             return
         path = os.environ.get(ENV)
-        self._ledger = ConnectionLedger(Path(path)) if path else None
+        try:
+            self._ledger = ConnectionLedger(Path(path)) if path else None
+        except (OSError, LedgerFullError) as exc:  # accept one at a time, unranked
+            log.warning("connections will not be balanced over the workers: %s", exc)
         self._listening = tuple(sockets)
         loop = asyncio.get_running_loop()
         for sock in self._listening:
