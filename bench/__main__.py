@@ -21,6 +21,7 @@ from bench.images import BenchImage, suite_images
 from bench.inprocess import STAGES, StageRow, run_inprocess
 from bench.report import print_http, print_stages, print_targets, targets
 from bench.server import Server
+from facelive.api.memory import return_freed_memory
 from facelive.settings import Settings
 
 HTTP_IMAGES = ("jpeg_640x480", "phone_4032x3024")
@@ -130,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.runs, args.duration, args.warmup = 3, 1.5, 0.5
         args.profiles = args.profiles.split(",")[0]
+    # The in-process checks run with the malloc settings every worker runs with.
+    return_freed_memory()
     settings = Settings()
     images = suite_images()
     report: dict[str, Any] = {
