@@ -52,6 +52,7 @@ name = "facelive_v2"
 [[models]]
 base = "minifasnet_v1se"
 name = "facelive_v1se"
+method = "head"
 
 [[models]]
 base = "minifasnet_v2"
@@ -115,6 +116,8 @@ def test_config_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     assert replace(config, with_upstream=False).upstream_rows == ()
     assert config.tight_only == (2,)
     assert config.interpolations == (1.0, 1.0, 1.0)
+    assert config.methods == ("fine_tune", "head", "fine_tune")
+    assert config.train.head_c == 0.03
 
 
 def test_a_model_may_keep_its_own_interpolation(tmp_path: Path) -> None:
@@ -137,6 +140,16 @@ def test_a_model_may_keep_its_own_interpolation(tmp_path: Path) -> None:
         ({"models": [{"base": "minifasnet_v2", "name": "x", "framing": "wide"}]}, "framing"),
         ({"models": [{"base": "minifasnet_v2", "name": "x", "framing": "tight"}]}, "frames"),
         ({"models": [{"base": "minifasnet_v2", "name": "x", "interpolation": 0}]}, "interpolation"),
+        ({"models": [{"base": "minifasnet_v2", "name": "x", "method": "prune"}]}, "method"),
+        (
+            {
+                "models": [
+                    {"base": "minifasnet_v2", "name": "x", "method": "head", "interpolation": 0.5}
+                ]
+            },
+            "not to method 'head'",
+        ),
+        ({"train": {"head_c": 0}}, "head_c"),
     ],
 )
 def test_bad_configs_are_refused_with_a_reason(change: dict[str, object], message: str) -> None:
@@ -176,6 +189,8 @@ def test_the_run_reports_every_fold_and_logs_every_figure(
     log = (root / "run" / "train.log").read_text(encoding="utf-8")
     assert "fold 1 tuned" in log and "pooled tuned" in log and "exported facelive_v1se" in log
     assert "fold 2" in stderr
+    # The "head" model learnt a new final layer in each fold and in the final fit.
+    assert log.count("model 2: final layer fitted") == 3
     per_model = np.load(root / "run" / "oof_models.npz")
     assert per_model["tuned"].shape == (3, 12) and per_model["upstream"].shape == (3, 12)
     assert list(per_model["names"]) == ["facelive_v2", "facelive_v1se", "facelive_close"]

@@ -37,6 +37,10 @@ class ModelToTrain:
     # This model's own ``TrainConfig.interpolation`` (None: the run's). A model trained at
     # another crop scale than its base has no base that knew its view to move back towards.
     interpolation: float | None = None
+    # "fine_tune": every layer learns (then WiSE-FT); "head": every layer but the last stays
+    # as published and only a new final layer is fitted, a linear probe of the embedding
+    # (``facelive.training.head``).
+    method: str = "fine_tune"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,9 @@ class TrainConfig:
     # more of what the upstream model knew about cameras absent from the training data, at
     # no cost at inference time.
     interpolation: float = 1.0
+    # The "head" method's inverse L2 strength (scikit-learn's C, on standardised embeddings,
+    # sample weights of mean 1): chosen by grouped cross-validation (docs/training.md).
+    head_c: float = 0.03
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +101,10 @@ class RunConfig:
         return tuple(self.train.interpolation if f is None else f for f in own)
 
     @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(m.method for m in self.models)
+
+    @property
     def tight_only(self) -> tuple[int, ...]:
         return tuple(i for i, m in enumerate(self.models) if m.framing == "tight")
 
@@ -126,10 +137,15 @@ def parse_config(raw: dict[str, Any], base: Path) -> RunConfig:
             float(m["crop_scale"]) if "crop_scale" in m else None,
             str(m.get("framing", "any")),
             float(m["interpolation"]) if "interpolation" in m else None,
+            str(m.get("method", "fine_tune")),
         )
         for m in raw["models"]
     )
     for model in models:
+        if model.method not in ("fine_tune", "head"):
+            raise ValueError(f"models.method must be 'fine_tune' or 'head', not {model.method!r}")
+        if model.method == "head" and model.interpolation is not None:
+            raise ValueError("models.interpolation applies to fine-tuning, not to method 'head'")
         if model.framing not in ("any", "tight"):
             raise ValueError(f"models.framing must be 'any' or 'tight', not {model.framing!r}")
         if model.interpolation is not None and not 0.0 < model.interpolation <= 1.0:
@@ -139,6 +155,8 @@ def parse_config(raw: dict[str, Any], base: Path) -> RunConfig:
     train = TrainConfig(**raw.get("train", {}), seed=int(raw.get("seed", 7)))
     if not 0.0 < train.interpolation <= 1.0:
         raise ValueError("train.interpolation must be in (0, 1]")
+    if train.head_c <= 0.0:
+        raise ValueError("train.head_c must be positive")
     if train.source_balance not in ("sqrt", "none"):
         raise ValueError(f"source_balance must be 'sqrt' or 'none', not {train.source_balance!r}")
     folds = int(raw.get("cv", {}).get("folds", 3))

@@ -20,6 +20,7 @@ import onnx
 from facelive.evaluation.metrics import roc_auc
 from facelive.training.config import TrainConfig
 from facelive.training.data import PatchSet
+from facelive.training.head import fit_head
 from facelive.training.onnx_module import OnnxModule
 from facelive.training.train import fine_tune, live_probability, sample_weights
 
@@ -80,22 +81,36 @@ def fit(
     config: TrainConfig,
     log: Callable[[str], object] | None = None,
     interpolations: Sequence[float] | None = None,
+    methods: Sequence[str] | None = None,
 ) -> list[OnnxModule]:
-    """Fine-tunes ``bases[m]`` on ``data.patches[m]`` for every model ``m``, moved back
-    towards the base by ``interpolations[m]`` (default: ``config.interpolation``)."""
+    """Trains ``bases[m]`` on ``data.patches[m]`` for every model ``m`` by ``methods[m]``
+    (default "fine_tune"): fine-tuned and moved back towards the base by
+    ``interpolations[m]`` (default: ``config.interpolation``), or a new final layer ("head")."""
     weights = sample_weights(data.source, data.live, data.whole_frame, config)
     fractions = interpolations or [config.interpolation] * len(bases)
-    return [
-        fine_tune(
-            base,
-            data.patches[m],
-            data.live,
-            dataclasses.replace(config, interpolation=fraction),
-            weights=weights,
-            log=log,
+    kinds = methods or ["fine_tune"] * len(bases)
+    modules = []
+    for m, (base, fraction, kind) in enumerate(zip(bases, fractions, kinds, strict=True)):
+        if kind == "head":
+            modules.append(
+                fit_head(
+                    base, data.patches[m], data.live, weights, config.head_c, config.live_class
+                )
+            )
+            if log is not None:
+                log(f"model {m + 1}: final layer fitted on {len(data)} patches and their mirrors")
+            continue
+        modules.append(
+            fine_tune(
+                base,
+                data.patches[m],
+                data.live,
+                dataclasses.replace(config, interpolation=fraction),
+                weights=weights,
+                log=log,
+            )
         )
-        for m, (base, fraction) in enumerate(zip(bases, fractions, strict=True))
-    ]
+    return modules
 
 
 def cross_validate(
@@ -106,6 +121,7 @@ def cross_validate(
     k: int,
     log: Callable[[str], object] = print,
     interpolations: Sequence[float] | None = None,
+    methods: Sequence[str] | None = None,
 ) -> CrossValidation:
     upstream = np.zeros((len(bases), len(evaluated)))
     tuned = np.zeros((len(bases), len(evaluated)))
@@ -116,7 +132,7 @@ def cross_validate(
         if extra is not None:
             parts.append(extra.subset(~np.isin(extra.source, list(held))))
         log(f"fold {n + 1}/{k}: holding out {sorted(held)} ({int(test.sum())} rows)")
-        modules = fit(bases, PatchSet.concat(parts), config, log, interpolations)
+        modules = fit(bases, PatchSet.concat(parts), config, log, interpolations, methods)
         for m, (base, module) in enumerate(zip(bases, modules, strict=True)):
             patches = evaluated.patches[m][test]
             upstream[m, test] = live_probability(OnnxModule(base), patches, config.live_class)

@@ -64,14 +64,23 @@ class OnnxModule(nn.Module):
         self._input = graph.input[0].name
         self._output = graph.output[0].name
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, output: str | None = None) -> torch.Tensor:
+        """The graph's output, or the tensor named ``output`` inside it."""
+        wanted = output or self._output
         values: dict[str, torch.Tensor] = {self._input: x}
         for name, key in self._names.items():
             values[name] = self.params[key]
         for op, inputs, outputs, attrs in self._nodes:
             args = [values[i] for i in inputs if i]
             values[outputs[0]] = _run(op, args, attrs)
-        return values[self._output]
+            if outputs[0] == wanted:
+                break
+        return values[wanted]
+
+    def parameter(self, initializer: str) -> torch.Tensor:
+        """The trainable tensor behind the graph initializer named ``initializer``."""
+        param: torch.Tensor = self.params[self._names[initializer]]
+        return param
 
     def write_back(self, model: onnx.ModelProto) -> onnx.ModelProto:
         """A copy of ``model`` with this module's current parameters as its initializers."""

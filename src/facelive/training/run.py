@@ -225,7 +225,14 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
         published = tuple(config.models[i].base for i in config.published_rows)
         upstream_calibration = manifest.calibration_for(published)
         result = cross_validate(
-            evaluated, extra, bases, config.train, config.folds, log, config.interpolations
+            evaluated,
+            extra,
+            bases,
+            config.train,
+            config.folds,
+            log,
+            config.interpolations,
+            config.methods,
         )
         tight = evaluated.face_share >= manifest.tight_face_share
         profile = result.profile_scores(config.upstream_rows, config.tight_only, tight)
@@ -253,7 +260,7 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
         log(f"calibration from out-of-fold scores: {report['calibration']}")
     everything = PatchSet.concat([evaluated, *([extra] if extra is not None else [])])
     log(f"final fit on {len(everything)} patches")
-    modules = fit(bases, everything, config.train, log, config.interpolations)
+    modules = fit(bases, everything, config.train, log, config.interpolations, config.methods)
     exported: list[ExportedModel] = []
     for m, target in enumerate(config.models):
         check = evaluated.patches[m][:: max(1, len(evaluated) // 64)]
@@ -268,6 +275,7 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
             "base": t.base,
             "crop_scale": s.crop_scale,
             "framing": t.framing,
+            "method": t.method,
             "file": e.path.name,
             "sha256": e.sha256,
             "size": e.size,

@@ -20,10 +20,16 @@ from facelive.models.manifest import calibration_key
 PROFILE = "facelive"
 SUBDIR = "weights"
 LICENCE = (
-    "Apache-2.0 code and base weights; fine-tuned on fas-dev and fas-train, which hold "
+    "Apache-2.0 code and base weights; trained on fas-dev and fas-train, which hold "
     "research-only academic data (OULU-NPU, NUAA, Idiap Replay-Mobile, CASIA-FASD-like): "
     "see weights/MODEL_CARD.md before commercial use"
 )
+
+
+def _how(model: dict[str, Any]) -> str:
+    if model.get("method") == "head":
+        return f"{model['base']} with a new final layer, every other layer as published"
+    return f"fine-tuned from {model['base']}"
 
 
 def ship(run_dir: Path, report: dict[str, Any], package: Path | None = None) -> list[str]:
@@ -49,7 +55,7 @@ def ship(run_dir: Path, report: dict[str, Any], package: Path | None = None) -> 
             "sha256": model["sha256"],
             "size": model["size"],
             "licence": LICENCE,
-            "source": f"facelive train (fine-tuned from {model['base']}); report in MODEL_CARD.md",
+            "source": f"facelive train ({_how(model)}); report in MODEL_CARD.md",
             "url": "",
             "packaged": True,
             "commercial_use": False,

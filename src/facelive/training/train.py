@@ -33,7 +33,7 @@ def sample_weights(
     return np.asarray(weights / weights.sum(), np.float64)
 
 
-def _tensor(patches: npt.NDArray[np.uint8]) -> torch.Tensor:
+def as_tensor(patches: npt.NDArray[np.uint8]) -> torch.Tensor:
     """(N, 80, 80, 3) uint8 BGR -> (N, 3, 80, 80) float32, raw 0..255 as the models expect."""
     return torch.from_numpy(np.ascontiguousarray(patches.transpose(0, 3, 1, 2)).astype(np.float32))
 
@@ -45,7 +45,7 @@ def live_probability(
     out = []
     with torch.no_grad():
         for start in range(0, len(patches), 256):
-            logits = module(_tensor(patches[start : start + 256]))
+            logits = module(as_tensor(patches[start : start + 256]))
             out.append(torch.softmax(logits, dim=1)[:, live_class].double().numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
@@ -75,7 +75,7 @@ def fine_tune(
         for _ in range(max(1, len(patches) // config.batch_size)):
             idx = rng.choice(len(patches), config.batch_size, p=sample_p)
             batch = np.stack([augment_patch(patches[i], rng) for i in idx])
-            logits = module(_tensor(batch))
+            logits = module(as_tensor(batch))
             log_probs = torch.log_softmax(logits, dim=1)
             log_live = log_probs[:, config.live_class]
             log_spoof = torch.log1p(-torch.exp(log_live).clamp(max=1 - 1e-6))
