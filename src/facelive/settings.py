@@ -113,7 +113,7 @@ class Settings(BaseSettings):
         default="default",
         description=(
             "Which liveness models run: default (the package's default profile), facelive "
-            "(facelive's own fine-tuned models, see src/facelive/models/weights/MODEL_CARD.md) "
+            "(facelive's own trained models, see src/facelive/models/weights/MODEL_CARD.md) "
             "or upstream (the MiniFASNet weights as published, for operators who need weights "
             "trained only on permissively licensed data). facelive models list shows each."
         ),

@@ -1,7 +1,7 @@
-"""Grouped cross-validation of fine-tuning, by source repository (never by image).
+"""Grouped cross-validation of training, by source repository (never by image).
 
 Each fold holds out a group of sources of the evaluated manifest(s); every model is
-fine-tuned on everything else (rows of the held-out sources in the other manifests are
+trained on everything else (rows of the held-out sources in the other manifests are
 dropped too, since fas-dev and fas-train share source repositories) and scored on the
 held-out rows. The out-of-fold scores are what a model would do on sources it never saw.
 """
@@ -144,6 +144,6 @@ def cross_validate(
             roc_auc(upstream[:, test].mean(0), live),
             roc_auc(tuned[:, test].mean(0), live),
         )
-        log(f"fold {n + 1}: upstream AUC {fold.upstream_auc:.4f}, fine-tuned {fold.tuned_auc:.4f}")
+        log(f"fold {n + 1}: upstream AUC {fold.upstream_auc:.4f}, trained {fold.tuned_auc:.4f}")
         folds.append(fold)
     return CrossValidation(tuple(folds), upstream, tuned)
