@@ -24,7 +24,7 @@ import onnx
 import torch
 
 from facelive.training.onnx_module import OnnxModule
-from facelive.training.train import as_tensor
+from facelive.training.train import outputs
 
 
 class HeadError(ValueError):
@@ -52,11 +52,7 @@ def embeddings(
     module: OnnxModule, name: str, patches: npt.NDArray[np.uint8]
 ) -> npt.NDArray[np.float64]:
     """(N, D): the tensor ``name`` for every patch, as the runtime computes it."""
-    module.eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(patches), 256):
-            out.append(module(as_tensor(patches[start : start + 256]), name).double().numpy())
+    out = [tensor.double().numpy() for tensor in outputs(module, patches, name)]
     return np.concatenate(out) if out else np.zeros((0, 0))
 
 
@@ -104,15 +100,16 @@ def fit_logistic(
         hess = (design.T * (w * p * (1.0 - p))) @ design + np.diag(penalty)
         step = np.linalg.solve(hess, grad)
         size = 1.0
-        while size > 1e-6:
+        trial = beta - step
+        value = objective(trial)
+        while value > current and size > 1e-6:
+            size /= 2
             trial = beta - size * step
             value = objective(trial)
-            if value <= current:
-                break
-            size /= 2
-        beta, converged = trial, abs(current - value) <= 1e-12 * max(1.0, abs(current))
-        current = value
-        if converged:
+        if value > current:
+            break  # no step along Newton's direction helps: the optimum, to rounding
+        beta, gain, current = trial, current - value, value
+        if gain <= 1e-12 * max(1.0, abs(current)):
             break
     coef = beta[:-1] / scale
     return coef, float(beta[-1] - coef @ mean)

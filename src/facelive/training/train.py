@@ -33,20 +33,31 @@ def sample_weights(
     return np.asarray(weights / weights.sum(), np.float64)
 
 
-def as_tensor(patches: npt.NDArray[np.uint8]) -> torch.Tensor:
+def _tensor(patches: npt.NDArray[np.uint8]) -> torch.Tensor:
     """(N, 80, 80, 3) uint8 BGR -> (N, 3, 80, 80) float32, raw 0..255 as the models expect."""
     return torch.from_numpy(np.ascontiguousarray(patches.transpose(0, 3, 1, 2)).astype(np.float32))
+
+
+def outputs(
+    module: OnnxModule, patches: npt.NDArray[np.uint8], name: str | None = None
+) -> list[torch.Tensor]:
+    """The graph's output (or its inner tensor ``name``) for ``patches``, 256 at a time, in
+    evaluation mode and without gradients."""
+    module.eval()
+    with torch.no_grad():
+        return [
+            module(_tensor(patches[start : start + 256]), name)
+            for start in range(0, len(patches), 256)
+        ]
 
 
 def live_probability(
     module: OnnxModule, patches: npt.NDArray[np.uint8], live_class: int = 1
 ) -> npt.NDArray[np.float64]:
-    module.eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(patches), 256):
-            logits = module(as_tensor(patches[start : start + 256]))
-            out.append(torch.softmax(logits, dim=1)[:, live_class].double().numpy())
+    out = [
+        torch.softmax(logits, dim=1)[:, live_class].double().numpy()
+        for logits in outputs(module, patches)
+    ]
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -75,7 +86,7 @@ def fine_tune(
         for _ in range(max(1, len(patches) // config.batch_size)):
             idx = rng.choice(len(patches), config.batch_size, p=sample_p)
             batch = np.stack([augment_patch(patches[i], rng) for i in idx])
-            logits = module(as_tensor(batch))
+            logits = module(_tensor(batch))
             log_probs = torch.log_softmax(logits, dim=1)
             log_live = log_probs[:, config.live_class]
             log_spoof = torch.log1p(-torch.exp(log_live).clamp(max=1 - 1e-6))
