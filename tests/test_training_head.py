@@ -11,7 +11,14 @@ import pytest
 import torch
 
 from facelive.pipeline.score import softmax
-from facelive.training.head import HeadError, embeddings, final_layer, fit_head, fit_logistic
+from facelive.training.head import (
+    EmbeddingMemo,
+    HeadError,
+    embeddings,
+    final_layer,
+    fit_head,
+    fit_logistic,
+)
 from facelive.training.onnx_module import OnnxModule
 from facelive.training.train import live_probability
 
@@ -121,6 +128,28 @@ def test_the_probe_becomes_the_models_live_probability_in_onnx_runtime(
     after = {i.name: onnx.numpy_helper.to_array(i) for i in written.graph.initializer}
     changed = {k for k in before if not np.array_equal(before[k], after[k])}
     assert changed == {weight, bias}
+
+
+def test_the_memo_gives_the_same_layer_and_reads_each_patch_once(model_dir: Path) -> None:
+    torch.set_num_threads(1)
+    model = onnx.load(model_dir / "minifasnet" / "MiniFASNetV2.onnx")
+    rng = np.random.default_rng(5)
+    patches = rng.integers(0, 256, (10, 80, 80, 3), dtype=np.uint8)
+    live = np.arange(10) % 2 == 0
+    memo = EmbeddingMemo()
+    first = fit_head(model, patches[:8], live[:8], np.ones(8), 0.1, memo=memo)
+    assert len(memo) == 16  # each patch and its mirror
+    # A second fold on overlapping rows reads only the two new patches (and their mirrors).
+    second = fit_head(model, patches[2:], live[2:], np.ones(8), 0.1, memo=memo)
+    assert len(memo) == 20
+    # The same layer as without the memo, to float rounding (a batch's sums run in its order).
+    plain = live_probability(fit_head(model, patches[2:], live[2:], np.ones(8), 0.1), patches)
+    assert np.abs(live_probability(second, patches) - plain).max() < 1e-5
+    assert np.abs(live_probability(first, patches) - plain).max() > 1e-3
+    # The key is the base's bytes too: another network does not reuse these embeddings.
+    other = onnx.load(model_dir / "minifasnet" / "MiniFASNetV1SE.onnx")
+    fit_head(other, patches[:8], live[:8], np.ones(8), 0.1, memo=memo)
+    assert len(memo) == 36
 
 
 def test_a_graph_that_does_not_end_in_a_probeable_layer_is_refused() -> None:

@@ -16,9 +16,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from facelive.models.manifest import parse_manifest
+from facelive.models.manifest import load_manifest, parse_manifest
 from facelive.models.store import sha256_of
-from facelive.training.config import load_config, parse_config
+from facelive.training.config import ModelToTrain, load_config, parse_config
+from facelive.training.run import _base_spec
 from facelive.training.ship import ship
 
 CONFIG = """
@@ -58,6 +59,7 @@ method = "head"
 base = "minifasnet_v2"
 name = "facelive_close"
 crop_scale = 1.5
+crop = "square_reflect"
 framing = "tight"
 """
 
@@ -110,6 +112,7 @@ def test_config_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     assert config.train.seed == 3 and config.train.batch_size == 4 and config.folds == 2
     assert config.with_upstream
     assert [m.crop_scale for m in config.models] == [None, None, 1.5]
+    assert [m.crop for m in config.models] == [None, None, "square_reflect"]
     # The close-up model starts from minifasnet_v2 but is not its published crop: the
     # upstream baseline (and the profile's upstream members) are the first two only.
     assert config.published_rows == config.upstream_rows == (0, 1)
@@ -118,6 +121,30 @@ def test_config_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     assert config.interpolations == (1.0, 1.0, 1.0)
     assert config.methods == ("fine_tune", "head", "fine_tune")
     assert config.train.head_c == 0.03
+    assert config.head_cs == (0.03, 0.03, 0.03)
+
+
+def test_a_head_model_may_keep_its_own_regularisation(tmp_path: Path) -> None:
+    text = CONFIG.replace('method = "head"', 'method = "head"\nhead_c = 0.1')
+    (tmp_path / "c.toml").write_text(text, encoding="utf-8")
+    config = load_config(tmp_path / "c.toml")
+    assert config.head_cs == (0.03, 0.1, 0.03)
+
+
+def test_patches_are_cut_for_the_faces_a_model_will_judge() -> None:
+    manifest = load_manifest()
+    view = ModelToTrain(
+        "minifasnet_v2", "x", crop_scale=0.7, framing="tight", crop="square_reflect"
+    )
+    spec = _base_spec(manifest, view)
+    # Its framing too: which models' windows a reduced JPEG decode keeps large depends on it.
+    assert (spec.name, spec.crop_scale, spec.crop, spec.framing) == (
+        "x",
+        0.7,
+        "square_reflect",
+        "tight",
+    )
+    assert _base_spec(manifest, ModelToTrain("minifasnet_v2", "y")) == manifest.get("minifasnet_v2")
 
 
 def test_a_model_may_keep_its_own_interpolation(tmp_path: Path) -> None:
@@ -150,6 +177,12 @@ def test_a_model_may_keep_its_own_interpolation(tmp_path: Path) -> None:
             "not to method 'head'",
         ),
         ({"train": {"head_c": 0}}, "head_c"),
+        ({"models": [{"base": "minifasnet_v2", "name": "x", "crop": "round"}]}, "crop"),
+        ({"models": [{"base": "minifasnet_v2", "name": "x", "head_c": 0.1}]}, "head_c"),
+        (
+            {"models": [{"base": "minifasnet_v2", "name": "x", "method": "head", "head_c": -1}]},
+            "head_c",
+        ),
     ],
 )
 def test_bad_configs_are_refused_with_a_reason(change: dict[str, object], message: str) -> None:
@@ -208,6 +241,7 @@ def test_exported_models_match_pytorch_and_run_in_onnx_runtime(
         "facelive_close",
     ]
     assert [m["crop_scale"] for m in models] == [2.7, 4.0, 1.5]
+    assert [m["crop"] for m in models] == ["shifted", "shifted", "square_reflect"]
     assert report["profile"] == ["minifasnet_v2", "minifasnet_v1se", *(m["name"] for m in models)]
     for model in models:
         path = root / "run" / model["file"]
@@ -240,6 +274,7 @@ def test_shipping_installs_the_weights_as_the_default_profile(
         assert sha256_of(package / spec.relative_path) == spec.sha256
     assert [m.crop_scale for m in manifest.liveness] == [2.7, 4.0, 2.7, 4.0, 1.5]
     assert [m.framing for m in manifest.liveness] == ["any"] * 4 + ["tight"]
+    assert [m.crop for m in manifest.liveness] == ["shifted"] * 4 + ["square_reflect"]
     assert manifest.calibration_for(tuple(m.name for m in manifest.liveness)) is not None
     # Calibrations fitted on the weights that were replaced go; the upstream ones stay.
     assert any("fitted on replaced weights" in line for line in lines)

@@ -27,6 +27,9 @@ class ModelToTrain:
 
     ``crop_scale`` replaces the base's crop scale: the same network can learn to judge a
     closer view of the face (more skin and print texture per pixel) than it was trained on.
+    ``crop`` replaces the base's crop style (``ModelSpec.crop``): "square_reflect" cuts a
+    square on the detector box itself, the face alone, where the upstream "shifted" window
+    would slide off-centre at the picture's edge.
     """
 
     base: str
@@ -41,6 +44,12 @@ class ModelToTrain:
     # as published and only a new final layer is fitted, a linear probe of the embedding
     # (``facelive.training.head``).
     method: str = "fine_tune"
+    crop: str | None = None
+    # This model's own ``TrainConfig.head_c`` (None: the run's).
+    head_c: float | None = None
+
+
+CROPS = ("shifted", "square_reflect")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +99,7 @@ class RunConfig:
         and only where a model keeps the base's crop (all models when none does)."""
         first: dict[str, int] = {}
         for i, model in enumerate(self.models):
-            if model.crop_scale is None:
+            if model.crop_scale is None and model.crop is None:
                 first.setdefault(model.base, i)
         return tuple(first.values()) or tuple(range(len(self.models)))
 
@@ -103,6 +112,11 @@ class RunConfig:
     @property
     def methods(self) -> tuple[str, ...]:
         return tuple(m.method for m in self.models)
+
+    @property
+    def head_cs(self) -> tuple[float, ...]:
+        """Each model's probe regularisation: its own, else the run's."""
+        return tuple(self.train.head_c if m.head_c is None else m.head_c for m in self.models)
 
     @property
     def tight_only(self) -> tuple[int, ...]:
@@ -138,6 +152,8 @@ def parse_config(raw: dict[str, Any], base: Path) -> RunConfig:
             str(m.get("framing", "any")),
             float(m["interpolation"]) if "interpolation" in m else None,
             str(m.get("method", "fine_tune")),
+            str(m["crop"]) if "crop" in m else None,
+            float(m["head_c"]) if "head_c" in m else None,
         )
         for m in raw["models"]
     )
@@ -146,6 +162,10 @@ def parse_config(raw: dict[str, Any], base: Path) -> RunConfig:
             raise ValueError(f"models.method must be 'fine_tune' or 'head', not {model.method!r}")
         if model.method == "head" and model.interpolation is not None:
             raise ValueError("models.interpolation applies to fine-tuning, not to method 'head'")
+        if model.head_c is not None and (model.method != "head" or model.head_c <= 0.0):
+            raise ValueError("models.head_c must be positive, and only for method 'head'")
+        if model.crop is not None and model.crop not in CROPS:
+            raise ValueError(f"models.crop must be one of {CROPS}, not {model.crop!r}")
         if model.framing not in ("any", "tight"):
             raise ValueError(f"models.framing must be 'any' or 'tight', not {model.framing!r}")
         if model.interpolation is not None and not 0.0 < model.interpolation <= 1.0:

@@ -20,7 +20,7 @@ import onnx
 from facelive.evaluation.metrics import roc_auc
 from facelive.training.config import TrainConfig
 from facelive.training.data import PatchSet
-from facelive.training.head import fit_head
+from facelive.training.head import EmbeddingMemo, fit_head
 from facelive.training.onnx_module import OnnxModule
 from facelive.training.train import fine_tune, live_probability, sample_weights
 
@@ -82,20 +82,22 @@ def fit(
     log: Callable[[str], object] | None = None,
     interpolations: Sequence[float] | None = None,
     methods: Sequence[str] | None = None,
+    head_cs: Sequence[float] | None = None,
+    memo: EmbeddingMemo | None = None,
 ) -> list[OnnxModule]:
     """Trains ``bases[m]`` on ``data.patches[m]`` for every model ``m`` by ``methods[m]``
     (default "fine_tune"): fine-tuned and moved back towards the base by
-    ``interpolations[m]`` (default: ``config.interpolation``), or a new final layer ("head")."""
+    ``interpolations[m]`` (default: ``config.interpolation``), or a new final layer ("head")
+    regularised by ``head_cs[m]`` (default: ``config.head_c``)."""
     weights = sample_weights(data.source, data.live, data.whole_frame, config)
     fractions = interpolations or [config.interpolation] * len(bases)
     kinds = methods or ["fine_tune"] * len(bases)
+    cs = head_cs or [config.head_c] * len(bases)
     modules = []
-    for m, (base, fraction, kind) in enumerate(zip(bases, fractions, kinds, strict=True)):
+    for m, (base, fraction, kind, c) in enumerate(zip(bases, fractions, kinds, cs, strict=True)):
         if kind == "head":
             modules.append(
-                fit_head(
-                    base, data.patches[m], data.live, weights, config.head_c, config.live_class
-                )
+                fit_head(base, data.patches[m], data.live, weights, c, config.live_class, memo)
             )
             if log is not None:
                 log(f"model {m + 1}: final layer fitted on {len(data)} patches and their mirrors")
@@ -122,6 +124,8 @@ def cross_validate(
     log: Callable[[str], object] = print,
     interpolations: Sequence[float] | None = None,
     methods: Sequence[str] | None = None,
+    head_cs: Sequence[float] | None = None,
+    memo: EmbeddingMemo | None = None,
 ) -> CrossValidation:
     upstream = np.zeros((len(bases), len(evaluated)))
     tuned = np.zeros((len(bases), len(evaluated)))
@@ -132,7 +136,9 @@ def cross_validate(
         if extra is not None:
             parts.append(extra.subset(~np.isin(extra.source, list(held))))
         log(f"fold {n + 1}/{k}: holding out {sorted(held)} ({int(test.sum())} rows)")
-        modules = fit(bases, PatchSet.concat(parts), config, log, interpolations, methods)
+        modules = fit(
+            bases, PatchSet.concat(parts), config, log, interpolations, methods, head_cs, memo
+        )
         for m, (base, module) in enumerate(zip(bases, modules, strict=True)):
             patches = evaluated.patches[m][test]
             upstream[m, test] = live_probability(OnnxModule(base), patches, config.live_class)

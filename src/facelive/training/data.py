@@ -151,7 +151,10 @@ def load(path: Path) -> PatchSet:
 def cache_key(manifest: Path, checker: LivenessChecker) -> str:
     """Changes when the labelled rows or the way patches are cut change, and only then."""
     digest = hashlib.sha256(manifest.read_bytes())
-    crops = [(m.name, m.crop_scale, m.spec.crop, m.input_size) for m in checker.models]
+    # A model's framing decides which models' windows a reduced JPEG decode must keep large.
+    crops = [
+        (m.name, m.crop_scale, m.spec.crop, m.spec.framing, m.input_size) for m in checker.models
+    ]
     detector = checker.detector.config
     decode = checker.decode_min_side
     digest.update(repr((CACHE_VERSION, checker.box_mapping, crops, detector, decode)).encode())

@@ -37,6 +37,7 @@ from facelive.training.config import ModelToTrain, RunConfig
 from facelive.training.cross_validate import CrossValidation, cross_validate, fit
 from facelive.training.data import PatchSet, cached_patches
 from facelive.training.export import ExportedModel, export
+from facelive.training.head import EmbeddingMemo
 
 
 class RunLog:
@@ -189,11 +190,17 @@ def write_out_of_fold(
 
 
 def _base_spec(manifest: Manifest, model: ModelToTrain) -> ModelSpec:
-    """The base model's spec, cut at the model's own crop scale when it names one."""
+    """The base model's spec, cut at the model's own crop scale and style when it names them,
+    and asked about the faces it will judge (its framing): patches are then decoded and cut
+    exactly as inference will for it."""
     spec = manifest.get(model.base)
-    if model.crop_scale is None or model.crop_scale == spec.crop_scale:
+    scale = spec.crop_scale if model.crop_scale is None else model.crop_scale
+    crop = spec.crop if model.crop is None else model.crop
+    if (scale, crop, model.framing) == (spec.crop_scale, spec.crop, spec.framing):
         return spec
-    return dataclasses.replace(spec, name=model.name, crop_scale=model.crop_scale)
+    return dataclasses.replace(
+        spec, name=model.name, crop_scale=scale, crop=crop, framing=model.framing
+    )
 
 
 def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True) -> dict[str, Any]:
@@ -221,6 +228,7 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
     bases = [onnx.load(store.path_for(spec)) for spec in bases_specs]
     evaluated, extra = prepare(config, checker, log)
     report: dict[str, Any] = {"config": _jsonable(dataclasses.asdict(config))}
+    memo = EmbeddingMemo()  # the frozen bases' embeddings, shared by every fold and the final fit
     if cv:
         published = tuple(config.models[i].base for i in config.published_rows)
         upstream_calibration = manifest.calibration_for(published)
@@ -233,6 +241,8 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
             log,
             config.interpolations,
             config.methods,
+            config.head_cs,
+            memo,
         )
         tight = evaluated.face_share >= manifest.tight_face_share
         profile = result.profile_scores(config.upstream_rows, config.tight_only, tight)
@@ -260,7 +270,16 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
         log(f"calibration from out-of-fold scores: {report['calibration']}")
     everything = PatchSet.concat([evaluated, *([extra] if extra is not None else [])])
     log(f"final fit on {len(everything)} patches")
-    modules = fit(bases, everything, config.train, log, config.interpolations, config.methods)
+    modules = fit(
+        bases,
+        everything,
+        config.train,
+        log,
+        config.interpolations,
+        config.methods,
+        config.head_cs,
+        memo,
+    )
     exported: list[ExportedModel] = []
     for m, target in enumerate(config.models):
         check = evaluated.patches[m][:: max(1, len(evaluated) // 64)]
@@ -274,14 +293,16 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
             "name": t.name,
             "base": t.base,
             "crop_scale": s.crop_scale,
+            "crop": s.crop,
             "framing": t.framing,
             "method": t.method,
+            **({"head_c": c} if t.method == "head" else {}),
             "file": e.path.name,
             "sha256": e.sha256,
             "size": e.size,
             "parity": e.parity,
         }
-        for t, s, e in zip(config.models, bases_specs, exported, strict=True)
+        for t, s, e, c in zip(config.models, bases_specs, exported, config.head_cs, strict=True)
     ]
     members = [config.models[i].base for i in config.upstream_rows]
     report["profile"] = members + [t.name for t in config.models]

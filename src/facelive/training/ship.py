@@ -49,6 +49,7 @@ def ship(run_dir: Path, report: dict[str, Any], package: Path | None = None) -> 
             **{k: v for k, v in base.items() if k not in ("optional", "commercial_use")},
             "name": model["name"],
             "crop_scale": model.get("crop_scale", base.get("crop_scale")),
+            "crop": model.get("crop", base.get("crop", "shifted")),
             "framing": model.get("framing", "any"),
             "subdir": SUBDIR,
             "file": model["file"],
