@@ -16,7 +16,7 @@ import onnxruntime as ort
 
 from facelive.models.manifest import Manifest, load_manifest
 from facelive.models.store import ModelStore
-from facelive.pipeline.crop import crop_patch, crop_window, to_training_box
+from facelive.pipeline.crop import crop_patch, crop_window, square_patch, to_training_box
 from facelive.pipeline.detect import (
     DetectorConfig,
     decode_outputs,
@@ -45,9 +45,9 @@ class ReferenceChecker:
             str(store.path_for(manifest.detector)), providers=["CPUExecutionProvider"]
         )
         self.tight_face_share = manifest.tight_face_share
-        self.models: list[tuple[str, float, int, int, bool, Any]] = []
+        self.models: list[tuple[str, float, str, int, int, bool, Any]] = []
         for spec in manifest.liveness_for(settings.model_profile, settings.extra_models):
-            if spec.crop != "shifted" or spec.crop_scale is None or spec.live_class is None:
+            if spec.input.colour != "BGR" or spec.crop_scale is None or spec.live_class is None:
                 raise ValueError(f"the reference covers MiniFASNet-style models, not {spec.name}")
             session = ort.InferenceSession(
                 str(store.path_for(spec)), providers=["CPUExecutionProvider"]
@@ -55,7 +55,7 @@ class ReferenceChecker:
             size = int(spec.input.shape[-1])
             tight_only = spec.framing == "tight"
             self.models.append(
-                (spec.name, spec.crop_scale, spec.live_class, size, tight_only, session)
+                (spec.name, spec.crop_scale, spec.crop, spec.live_class, size, tight_only, session)
             )
 
     def check(self, data: bytes) -> tuple[float, float]:
@@ -74,11 +74,14 @@ class ReferenceChecker:
         # A model for tight crops only judges faces that fill the picture.
         tight = face.share_of(image.shape[1], image.shape[0]) >= self.tight_face_share
         results = []
-        for name, scale, live_class, size, tight_only, session in self.models:
+        for name, scale, crop, live_class, size, tight_only, session in self.models:
             if tight_only and not tight:
                 continue
-            window = crop_window(image.shape[1], image.shape[0], training, scale)
-            patch = crop_patch(image, window, size)
+            if crop == "square_reflect":  # a square on the detector box itself
+                patch = square_patch(image, face, scale, size)
+            else:
+                window = crop_window(image.shape[1], image.shape[0], training, scale)
+                patch = crop_patch(image, window, size)
             tensor = patch.transpose(2, 0, 1)[None].astype(np.float32)
             logits = session.run(None, {session.get_inputs()[0].name: tensor})[0][0]
             probs = softmax(logits.astype(np.float64))
