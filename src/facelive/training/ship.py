@@ -27,9 +27,12 @@ LICENCE = (
 
 
 def _how(model: dict[str, Any]) -> str:
+    view = ""
+    if model.get("crop") == "square_reflect":
+        view = f", reading a square of {model['crop_scale']}x the face box"
     if model.get("method") == "head":
-        return f"{model['base']} with a new final layer, every other layer as published"
-    return f"fine-tuned from {model['base']}"
+        return f"{model['base']} with a new final layer, every other layer as published{view}"
+    return f"fine-tuned from {model['base']}{view}"
 
 
 def ship(run_dir: Path, report: dict[str, Any], package: Path | None = None) -> list[str]:
