@@ -71,9 +71,9 @@ def test_manifest_matches_the_shared_and_shipped_files(model_dir: Path) -> None:
         chosen = manifest.liveness_for(profile)
         assert manifest.calibration_for(tuple(m.name for m in chosen)) is not None
         for spec in chosen:
-            # The published crops, or the close-up one of a model for tight crops only.
-            assert spec.crop_scale in (2.7, 4.0) or (
-                spec.framing == "tight" and spec.crop_scale == 1.5
+            # Camera frames get the published crops; closer views judge tight crops only.
+            assert (spec.crop, spec.crop_scale) in (("shifted", 2.7), ("shifted", 4.0)) or (
+                spec.framing == "tight" and spec.crop_scale in (0.7, 1.0, 1.3, 1.5)
             )
             assert spec.live_class == 1
             assert spec.input.shape == (1, 3, 80, 80)
