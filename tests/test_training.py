@@ -13,7 +13,7 @@ import torch
 
 from facelive.pipeline.checker import LivenessChecker
 from facelive.training.augment import augment_patch
-from facelive.training.config import TrainConfig
+from facelive.training.config import Recipe, TrainConfig
 from facelive.training.data import build_patches, load, save
 from facelive.training.onnx_module import OnnxModule
 from facelive.training.train import fine_tune, live_probability
@@ -228,7 +228,7 @@ def test_fit_moves_each_model_back_by_its_own_fraction(model_dir: Path) -> None:
     )
     model = onnx.load(model_dir / "minifasnet" / "MiniFASNetV2.onnx")
     config = TrainConfig(epochs=1, batch_size=8, interpolation=0.5)
-    (whole,) = fit([model], data, config, interpolations=[1.0])
+    (whole,) = fit([model], data, config, recipes=[Recipe("fine_tune", 1.0, config.head_c)])
     (half,) = fit([model], data, config)  # the run's own fraction
     base = OnnxModule(model)
     changed = 0

@@ -53,6 +53,16 @@ CROPS = ("shifted", "square_reflect")
 
 
 @dataclass(frozen=True, slots=True)
+class Recipe:
+    """How one model learns, with the run's defaults already applied: ``method``, and the
+    WiSE-FT fraction (fine-tuning) or the probe's C ("head") it uses."""
+
+    method: str
+    interpolation: float
+    head_c: float
+
+
+@dataclass(frozen=True, slots=True)
 class TrainConfig:
     epochs: int = 3
     batch_size: int = 64
@@ -117,6 +127,15 @@ class RunConfig:
     def head_cs(self) -> tuple[float, ...]:
         """Each model's probe regularisation: its own, else the run's."""
         return tuple(self.train.head_c if m.head_c is None else m.head_c for m in self.models)
+
+    @property
+    def recipes(self) -> tuple[Recipe, ...]:
+        return tuple(
+            Recipe(method, fraction, c)
+            for method, fraction, c in zip(
+                self.methods, self.interpolations, self.head_cs, strict=True
+            )
+        )
 
     @property
     def tight_only(self) -> tuple[int, ...]:

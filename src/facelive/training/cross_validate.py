@@ -18,7 +18,7 @@ import numpy.typing as npt
 import onnx
 
 from facelive.evaluation.metrics import roc_auc
-from facelive.training.config import TrainConfig
+from facelive.training.config import Recipe, TrainConfig
 from facelive.training.data import PatchSet
 from facelive.training.head import EmbeddingMemo, fit_head
 from facelive.training.onnx_module import OnnxModule
@@ -80,24 +80,21 @@ def fit(
     data: PatchSet,
     config: TrainConfig,
     log: Callable[[str], object] | None = None,
-    interpolations: Sequence[float] | None = None,
-    methods: Sequence[str] | None = None,
-    head_cs: Sequence[float] | None = None,
+    recipes: Sequence[Recipe] | None = None,
     memo: EmbeddingMemo | None = None,
 ) -> list[OnnxModule]:
-    """Trains ``bases[m]`` on ``data.patches[m]`` for every model ``m`` by ``methods[m]``
-    (default "fine_tune"): fine-tuned and moved back towards the base by
-    ``interpolations[m]`` (default: ``config.interpolation``), or a new final layer ("head")
-    regularised by ``head_cs[m]`` (default: ``config.head_c``)."""
+    """Trains ``bases[m]`` on ``data.patches[m]`` for every model ``m`` as ``recipes[m]`` says
+    (default: fine-tuned, moved back towards the base by ``config.interpolation``): every
+    layer fine-tuned and moved back by its fraction, or a new final layer ("head")."""
     weights = sample_weights(data.source, data.live, data.whole_frame, config)
-    fractions = interpolations or [config.interpolation] * len(bases)
-    kinds = methods or ["fine_tune"] * len(bases)
-    cs = head_cs or [config.head_c] * len(bases)
+    plans = recipes or [Recipe("fine_tune", config.interpolation, config.head_c)] * len(bases)
     modules = []
-    for m, (base, fraction, kind, c) in enumerate(zip(bases, fractions, kinds, cs, strict=True)):
-        if kind == "head":
+    for m, (base, plan) in enumerate(zip(bases, plans, strict=True)):
+        if plan.method == "head":
             modules.append(
-                fit_head(base, data.patches[m], data.live, weights, c, config.live_class, memo)
+                fit_head(
+                    base, data.patches[m], data.live, weights, plan.head_c, config.live_class, memo
+                )
             )
             if log is not None:
                 log(f"model {m + 1}: final layer fitted on {len(data)} patches and their mirrors")
@@ -107,7 +104,7 @@ def fit(
                 base,
                 data.patches[m],
                 data.live,
-                dataclasses.replace(config, interpolation=fraction),
+                dataclasses.replace(config, interpolation=plan.interpolation),
                 weights=weights,
                 log=log,
             )
@@ -122,9 +119,7 @@ def cross_validate(
     config: TrainConfig,
     k: int,
     log: Callable[[str], object] = print,
-    interpolations: Sequence[float] | None = None,
-    methods: Sequence[str] | None = None,
-    head_cs: Sequence[float] | None = None,
+    recipes: Sequence[Recipe] | None = None,
     memo: EmbeddingMemo | None = None,
 ) -> CrossValidation:
     upstream = np.zeros((len(bases), len(evaluated)))
@@ -136,9 +131,7 @@ def cross_validate(
         if extra is not None:
             parts.append(extra.subset(~np.isin(extra.source, list(held))))
         log(f"fold {n + 1}/{k}: holding out {sorted(held)} ({int(test.sum())} rows)")
-        modules = fit(
-            bases, PatchSet.concat(parts), config, log, interpolations, methods, head_cs, memo
-        )
+        modules = fit(bases, PatchSet.concat(parts), config, log, recipes, memo)
         for m, (base, module) in enumerate(zip(bases, modules, strict=True)):
             patches = evaluated.patches[m][test]
             upstream[m, test] = live_probability(OnnxModule(base), patches, config.live_class)

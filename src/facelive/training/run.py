@@ -239,9 +239,7 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
             config.train,
             config.folds,
             log,
-            config.interpolations,
-            config.methods,
-            config.head_cs,
+            config.recipes,
             memo,
         )
         tight = evaluated.face_share >= manifest.tight_face_share
@@ -270,16 +268,7 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
         log(f"calibration from out-of-fold scores: {report['calibration']}")
     everything = PatchSet.concat([evaluated, *([extra] if extra is not None else [])])
     log(f"final fit on {len(everything)} patches")
-    modules = fit(
-        bases,
-        everything,
-        config.train,
-        log,
-        config.interpolations,
-        config.methods,
-        config.head_cs,
-        memo,
-    )
+    modules = fit(bases, everything, config.train, log, config.recipes, memo)
     exported: list[ExportedModel] = []
     for m, target in enumerate(config.models):
         check = evaluated.patches[m][:: max(1, len(evaluated) // 64)]
@@ -295,14 +284,14 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
             "crop_scale": s.crop_scale,
             "crop": s.crop,
             "framing": t.framing,
-            "method": t.method,
-            **({"head_c": c} if t.method == "head" else {}),
+            "method": r.method,
+            **({"head_c": r.head_c} if r.method == "head" else {}),
             "file": e.path.name,
             "sha256": e.sha256,
             "size": e.size,
             "parity": e.parity,
         }
-        for t, s, e, c in zip(config.models, bases_specs, exported, config.head_cs, strict=True)
+        for t, s, e, r in zip(config.models, bases_specs, exported, config.recipes, strict=True)
     ]
     members = [config.models[i].base for i in config.upstream_rows]
     report["profile"] = members + [t.name for t in config.models]
