@@ -26,14 +26,20 @@ from live_server import Credentials, LiveServer, Reply, b64, signed_headers
 from test_api_codes import assert_envelope, parse_raw
 
 BODY_TIMEOUT_S = 2
+HEADER_TIMEOUT_S = 2
 LIMIT = max_body_bytes(20 * 1024 * 1024)
 PATH = "/api/face_liveness/v1"
 
 
 @pytest.fixture(scope="module")
 def hostile(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server that gives a request body BODY_TIMEOUT_S seconds to arrive."""
-    env = server_env(model_dir, FACELIVE_BODY_TIMEOUT_S=str(BODY_TIMEOUT_S))
+    """A server that gives a request's headers HEADER_TIMEOUT_S and its body BODY_TIMEOUT_S
+    seconds to arrive."""
+    env = server_env(
+        model_dir,
+        FACELIVE_BODY_TIMEOUT_S=str(BODY_TIMEOUT_S),
+        FACELIVE_HEADER_TIMEOUT_S=str(HEADER_TIMEOUT_S),
+    )
     live = LiveServer(tmp_path_factory.mktemp("hostile"), env).start()
     yield live
     live.stop()
@@ -181,6 +187,84 @@ class TestBodies:
             time.sleep(0.1)
         assert b'code="5000"' not in hostile.request("GET", "/metrics").body
         assert "internal error" not in hostile.log_path.read_text()
+
+
+class TestSlowHeaders:
+    """uvicorn alone keeps a connection whose headers never finish open for ever."""
+
+    def test_a_connection_that_sends_nothing_is_closed_at_the_deadline(
+        self, hostile: LiveServer
+    ) -> None:
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", hostile.port)) as sock:
+            assert read_until_closed(sock, timeout=HEADER_TIMEOUT_S + 20) == b""
+        assert time.monotonic() - started >= HEADER_TIMEOUT_S - 0.5
+
+    def test_headers_trickled_a_byte_at_a_time_are_cut_off(
+        self, hostile: LiveServer, key: Credentials
+    ) -> None:
+        """A byte every 0.2 s: never idle, so only a total deadline stops it."""
+        started = time.monotonic()
+        received = b""
+        with socket.create_connection(("127.0.0.1", hostile.port)) as sock:
+            for byte in head(key, "Content-Length: 2") * 100:
+                if select.select([sock], [], [], 0.2)[0]:
+                    received = read_until_closed(sock)
+                    break
+                try:
+                    sock.sendall(bytes([byte]))
+                except OSError:
+                    break
+            else:
+                pytest.fail("the server kept waiting for the headers")
+        assert received == b""  # no request yet, so nothing to answer
+        elapsed = time.monotonic() - started
+        assert HEADER_TIMEOUT_S - 0.5 <= elapsed < HEADER_TIMEOUT_S + 20
+
+    def test_headers_in_pieces_within_the_deadline_are_served(self, hostile: LiveServer) -> None:
+        with socket.create_connection(("127.0.0.1", hostile.port)) as sock:
+            for piece in (
+                b"GET /healthz HTTP/1.1\r\n",
+                b"Host: x\r\n",
+                b"Connection: close\r\n\r\n",
+            ):
+                sock.sendall(piece)
+                time.sleep(HEADER_TIMEOUT_S / 5)
+            reply = parse_raw(read_until_closed(sock))
+        assert reply.status == 200
+        assert json.loads(reply.body) == {"status": "ok"}
+
+    def test_a_kept_alive_connection_gets_the_whole_deadline_after_each_answer(
+        self, hostile: LiveServer, key: Credentials, photo: str
+    ) -> None:
+        """The deadline stops while a request is judged and starts again after its answer."""
+        body = body_with(photo)
+        request = head(key, f"Content-Length: {len(body)}") + body
+        with socket.create_connection(("127.0.0.1", hostile.port)) as sock:
+            sock.settimeout(30)
+            for _ in range(3):
+                time.sleep(HEADER_TIMEOUT_S * 0.6)  # 3 x 0.6: longer than one deadline in all
+                sock.sendall(request)
+                assert_envelope(read_reply(sock), 200, 200)
+            idle = time.monotonic()
+            assert read_until_closed(sock, timeout=HEADER_TIMEOUT_S + 20) == b""
+        assert time.monotonic() - idle >= HEADER_TIMEOUT_S - 0.5
+
+
+def read_reply(sock: socket.socket) -> Reply:
+    """One answer with a Content-Length from a connection that stays open."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection closed after {data[:300]!r}"
+        data += chunk
+    head_part, _, rest = data.partition(b"\r\n\r\n")
+    length = int(parse_raw(head_part + b"\r\n\r\n").headers["content-length"])
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "the connection closed mid-answer"
+        rest += chunk
+    return parse_raw(head_part + b"\r\n\r\n" + rest)
 
 
 class TestJson:

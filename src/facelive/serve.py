@@ -80,6 +80,8 @@ def run_serve(overrides: dict[str, str]) -> int:
         log_level="warning",
         access_log=False,
         server_header=False,
+        # uvicorn's own protocol, with a deadline for the request headers (slowloris).
+        http="facelive.api.http_protocol:HeaderDeadlineProtocol",
         # SIGTERM/SIGINT: stop accepting, let requests in flight finish, then cancel them.
         timeout_graceful_shutdown=settings.shutdown_grace_s,
     )

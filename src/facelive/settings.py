@@ -236,6 +236,17 @@ class Settings(BaseSettings):
             "store keeps for the console and `facelive keys recent`; older ones are deleted."
         ),
     )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description=(
+            "Seconds a client has to send a request's line and headers, counted from when the "
+            "connection opens or, on a kept-alive connection, from the end of the previous "
+            "response; a slower client is disconnected without an answer, so idle or trickling "
+            "connections cannot pile up (slowloris)."
+        ),
+    )
     body_timeout_s: float = Field(
         default=60.0,
         gt=0,
