@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import signal
+import sqlite3
 import stat
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, make_url, text
 
-from databases import in_threads, release_together, store_child
+from databases import in_threads, plain_postgres, release_together, store_child
+from facelive.auth import engine
 from facelive.auth.engine import StoreUnavailableError
 from facelive.auth.secrets import (
     KEY_FILE,
@@ -372,6 +376,45 @@ def test_unreachable_database_is_store_unavailable(tmp_path: Path, cipher: Secre
     finally:
         missing.close()
         refused.close()
+
+
+def hold_write_lock(database_url: str) -> Callable[[], None]:
+    """Another client takes a lock that blocks writing a key and keeps it (an operator's
+    open transaction, a long migration); returns its release."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        lite = sqlite3.connect(str(url.database), isolation_level=None)
+        lite.execute("BEGIN IMMEDIATE")
+        return lite.close  # closing rolls back
+    pg = psycopg.connect(plain_postgres(database_url))
+    pg.execute("LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE")
+    return pg.close
+
+
+def test_a_write_stuck_behind_another_clients_lock_gives_up(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 5000 once the database's own timeout passes, not a request (and its worker thread)
+    held for as long as the lock is; the store works again once the lock is gone."""
+    monkeypatch.setattr(engine, "BUSY_TIMEOUT_MS", 1000)
+    monkeypatch.setattr(engine, "PG_STATEMENT_TIMEOUT_S", 1)
+    opened = _open(database_url)
+    try:
+        opened.create_key("before")
+        release = hold_write_lock(database_url)
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError) as info:
+                opened.create_key("stuck")
+            waited = time.monotonic() - started
+        finally:
+            release()
+        assert info.value.code == 5000
+        assert 0.5 <= waited < 10
+        opened.create_key("after")
+        assert sorted(k.name for k in opened.list_keys()) == ["after", "before"]
+    finally:
+        opened.close()
 
 
 def test_url_for(tmp_path: Path) -> None:

@@ -16,6 +16,13 @@ WRITE = "facelive_write"
 BUSY_TIMEOUT_MS = 5000
 # Seconds a PostgreSQL connect may take: a stalled server must not hang requests.
 PG_CONNECT_TIMEOUT_S = 5
+# Seconds one PostgreSQL statement may take, waits for locks included: a request stuck behind
+# another client's lock (a long migration, an operator's open transaction) fails with a 5000
+# instead of holding its worker thread for as long as the lock is held. Every statement of
+# the store touches a handful of rows; 10 s is far beyond any of them.
+PG_STATEMENT_TIMEOUT_S = 10
+# PostgreSQL's codes for "gave up waiting": statement timeout (or cancel), lock timeout.
+_GAVE_UP = {"57014", "55P03"}
 
 
 class StoreUnavailableError(InternalError):
@@ -40,6 +47,15 @@ def engine_url(url: str) -> URL:
             "sqlite:////absolute/path/facelive.db or postgresql://user:password@host:port/db"
         )
     return parsed
+
+
+def pg_connect_args() -> dict[str, object]:
+    """libpq settings for every PostgreSQL connection of the store."""
+    timeout_ms = round(PG_STATEMENT_TIMEOUT_S * 1000)
+    return {
+        "connect_timeout": PG_CONNECT_TIMEOUT_S,
+        "options": f"-c statement_timeout={timeout_ms}",
+    }
 
 
 def _enable_wal(dbapi_conn: sqlite3.Connection) -> None:
@@ -78,9 +94,18 @@ def on_sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _gave_up_waiting(exc: BaseException | None) -> bool:
+    """The database gave up on a statement that waited too long: PostgreSQL's statement or
+    lock timeout, SQLite's busy timeout."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return getattr(exc, "sqlstate", None) in _GAVE_UP
+
+
 def on_store_error(context: ExceptionContext) -> BaseException | None:
-    """SQLAlchemy's ``handle_error`` hook: a refused connect (no connection yet) or a lost
-    connection raises ``StoreUnavailableError`` instead; other errors pass unchanged.
+    """SQLAlchemy's ``handle_error`` hook: a refused connect (no connection yet), a lost
+    connection, or a statement the database gave up waiting for raises
+    ``StoreUnavailableError`` instead; other errors pass unchanged.
 
     A failed pre-ping is left alone: the pool recognises its own error as a disconnect and
     opens a fresh connection, which is how requests recover after a database restart.
@@ -88,5 +113,7 @@ def on_store_error(context: ExceptionContext) -> BaseException | None:
     if context.is_pre_ping:
         return None
     if context.is_disconnect or context.connection is None:
+        return StoreUnavailableError()
+    if _gave_up_waiting(context.original_exception):
         return StoreUnavailableError()
     return None

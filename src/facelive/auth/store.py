@@ -35,13 +35,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from facelive.auth.engine import (
-    PG_CONNECT_TIMEOUT_S,
     WRITE,
     StoreUnavailableError,
     engine_url,
     on_sqlite_begin,
     on_sqlite_connect,
     on_store_error,
+    pg_connect_args,
 )
 from facelive.auth.records import ApiKey, IssuedKey, KeyLimits, RecentRequest, UsageRow
 from facelive.auth.schema import create_or_upgrade
@@ -111,7 +111,7 @@ class KeyStore:
         self._cipher = cipher
         self._recent_kept = max(1, recent_kept)
         pg = parsed.get_backend_name() == "postgresql"
-        connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT_S} if pg else {}
+        connect_args = pg_connect_args() if pg else {}
         # pre-ping: a connection the database dropped (restart) is replaced, not used.
         self._engine: Engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
         self._dialect = self._engine.dialect.name
