@@ -258,13 +258,13 @@ def read_reply(sock: socket.socket) -> Reply:
         chunk = sock.recv(65536)
         assert chunk, f"the connection closed after {data[:300]!r}"
         data += chunk
-    head_part, _, rest = data.partition(b"\r\n\r\n")
-    length = int(parse_raw(head_part + b"\r\n\r\n").headers["content-length"])
-    while len(rest) < length:
+    reply = parse_raw(data)
+    body = reply.body
+    while len(body) < int(reply.headers["content-length"]):
         chunk = sock.recv(65536)
         assert chunk, "the connection closed mid-answer"
-        rest += chunk
-    return parse_raw(head_part + b"\r\n\r\n" + rest)
+        body += chunk
+    return Reply(reply.status, reply.headers, body)
 
 
 class TestJson:

@@ -112,8 +112,10 @@ def on_store_error(context: ExceptionContext) -> BaseException | None:
     """
     if context.is_pre_ping:
         return None
-    if context.is_disconnect or context.connection is None:
-        return StoreUnavailableError()
-    if _gave_up_waiting(context.original_exception):
+    if (
+        context.is_disconnect
+        or context.connection is None
+        or _gave_up_waiting(context.original_exception)
+    ):
         return StoreUnavailableError()
     return None
