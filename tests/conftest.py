@@ -44,6 +44,11 @@ def _shared_data() -> Path:
     return path
 
 
+def shared_seed() -> Path:
+    """The contract's folder, beside the shared data (so FACELIVE_SHARED_DATA moves it too)."""
+    return _shared_data().parent / "seed"
+
+
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
     return _shared_models()

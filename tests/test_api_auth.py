@@ -11,20 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import new_key
+from conftest import new_key, shared_seed
 from facelive.auth.setup import open_key_store
 from facelive.auth.store import KeyStore
 from facelive.settings import Settings
 from live_server import Credentials, LiveServer, appcode_header, b64, signed_headers
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "face_liveness_api_v1.txt"
 SAMPLE = "images/minivision-ai__Silent-Face-Anti-Spoofing/images/sample/image_T1.jpg"
 PATH = "/api/face_liveness/v1"
 
 
 def seed_python_samples() -> list[str]:
     """The two Python programs of the seed's section 4.1, verbatim."""
-    text = SEED.read_text(encoding="utf-8")
+    text = (shared_seed() / "face_liveness_api_v1.txt").read_text(encoding="utf-8")
     section = text[text.index("4.1 Python") + len("4.1 Python") : text.index("4.2 PHP")]
     first, _, second = section.strip().partition("\nimport base64")
     return [first.strip() + "\n", ("import base64" + second).strip() + "\n"]
