@@ -99,7 +99,7 @@ def test_models_verify_and_list(env: dict[str, str], model_dir: Path) -> None:
     assert str(model_dir / "yunet" / "yunet_s_dynamic.onnx") in listed.stdout
     assert "facenox_minifas128" in listed.stdout and "opt-in" in listed.stdout
     assert "NOT CLEARED FOR COMMERCIAL USE" in listed.stdout
-    assert "facenox" not in proc.stdout  # verify checks only the models in use
+    assert "facenox_minifas128" not in proc.stdout  # verify checks only the models in use
 
 
 def test_missing_models_are_reported_not_crashed(tmp_path: Path, fas_dev: Path) -> None:

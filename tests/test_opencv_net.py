@@ -1,4 +1,5 @@
-"""OpenCV's DNN engine runs the MiniFASNets: same logits as ONNX Runtime, safe from threads."""
+"""OpenCV's DNN engine runs the MiniFASNets and facelive's trained models: same logits as
+ONNX Runtime, safe from threads."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facelive.models.manifest import load_manifest
+from facelive.models.manifest import ModelSpec, load_manifest
 from facelive.models.opencv_net import OpenCVNet
 from facelive.models.sessions import OnnxRunner, create_session
 from facelive.models.store import ModelStore
@@ -36,6 +37,16 @@ def _patches(
     return patches
 
 
+def _same_patch(checker: LivenessChecker, spec: ModelSpec) -> int:
+    """The index of the checker's model that cuts the patch ``spec`` reads."""
+    cut = (spec.crop_scale, spec.crop, spec.input.shape[-1])
+    return next(
+        i
+        for i, m in enumerate(checker.models)
+        if m.name == spec.name or (m.spec.crop_scale, m.spec.crop, m.input_size) == cut
+    )
+
+
 def _tensor(patch: np.ndarray) -> np.ndarray:
     return patch.transpose(2, 0, 1)[None].astype(np.float32)
 
@@ -51,12 +62,11 @@ def test_opencv_logits_match_onnxruntime(
     spec = load_manifest().get(name)
     path = ModelStore.from_settings(settings).path_for(spec)
     net, session = OpenCVNet(path.read_bytes(), 1), OnnxRunner(create_session(path, 1))
-    crop = next(m for m in checker.models if m.spec.crop_scale == spec.crop_scale)
-    index = checker.models.index(crop)
+    index = _same_patch(checker, spec)
     for patches in _patches(checker, fas_dev, fas_dev_rows):
         tensor = _tensor(patches[index])
         got, expected = net.run(tensor), session.run(tensor)
-        assert got.shape == expected.shape == (1, 3)
+        assert got.shape == expected.shape and expected.shape[0] == 1
         np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
 
 
@@ -66,7 +76,7 @@ def test_concurrent_runs_borrow_their_own_nets_and_agree_with_serial_ones(
     spec = load_manifest().get(OPENCV_MODELS[0])
     net = OpenCVNet(ModelStore.from_settings(settings).path_for(spec).read_bytes(), 1)
     assert net.nets == 1
-    index = next(i for i, m in enumerate(checker.models) if m.spec.crop_scale == spec.crop_scale)
+    index = _same_patch(checker, spec)
     tensors = [_tensor(p[index]) for p in _patches(checker, fas_dev, fas_dev_rows)] * 8
     serial = [net.run(t) for t in tensors]
     with ThreadPoolExecutor(4) as pool:

@@ -11,10 +11,13 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from facelive.models.manifest import load_manifest
 from facelive.pipeline.checker import LivenessChecker
 from facelive.training.augment import augment_patch
+from facelive.training.base_graph import in_training_conventions
 from facelive.training.config import Recipe, TrainConfig
 from facelive.training.data import build_patches, load, save
+from facelive.training.head import final_layer
 from facelive.training.onnx_module import OnnxModule
 from facelive.training.train import fine_tune, live_probability
 
@@ -65,6 +68,31 @@ def test_unsupported_operators_are_refused() -> None:
     )
     with pytest.raises(ValueError, match="Softmax"):
         OnnxModule(onnx.helper.make_model(graph))
+
+
+def test_a_base_of_other_conventions_is_rewritten_without_changing_its_scores(
+    model_dir: Path,
+) -> None:
+    """facenox reads RGB / 255 with live at class 0; rewritten, it reads BGR 0..255 with live
+    at class 1 like MiniFASNet, and judges every patch as before, in PyTorch too."""
+    manifest = load_manifest()
+    spec = manifest.get("facenox_minifas128")
+    published = onnx.load(model_dir / spec.relative_path)
+    rewritten = in_training_conventions(published, spec)
+    assert rewritten.opset_import[0].version >= 17
+    final_layer(rewritten)  # ends in BatchNormalization -> MatMul, so a probe can go in
+    bgr = np.random.default_rng(1).integers(0, 256, (6, 128, 128, 3)).astype(np.uint8)
+    rgb = (bgr[..., ::-1].transpose(0, 3, 1, 2) / 255.0).astype(np.float32)
+    before = torch.softmax(torch.from_numpy(ort_logits(published.SerializeToString(), rgb)), 1)
+    after = live_probability(OnnxModule(rewritten), bgr)
+    assert np.abs(before[:, 0].numpy() - after).max() < 1e-5
+    raw = np.ascontiguousarray(bgr.transpose(0, 3, 1, 2)).astype(np.float32)
+    in_ort = torch.softmax(torch.from_numpy(ort_logits(rewritten.SerializeToString(), raw)), 1)
+    assert np.abs(in_ort[:, 1].numpy() - after).max() < 1e-5
+    # MiniFASNet already follows the conventions: it is used as published.
+    v2 = manifest.get("minifasnet_v2")
+    graph = onnx.load(model_dir / v2.relative_path)
+    assert in_training_conventions(graph, v2) is graph
 
 
 def test_augmentation_is_seeded_and_keeps_the_patch_shape() -> None:

@@ -61,6 +61,12 @@ name = "facelive_close"
 crop_scale = 1.5
 crop = "square_reflect"
 framing = "tight"
+
+[[models]]
+base = "facenox_minifas128"
+name = "facelive_facenox"
+framing = "tight"
+method = "head"
 """
 
 
@@ -111,24 +117,25 @@ def test_config_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     assert config.out_dir == tmp_path / "run"
     assert config.train.seed == 3 and config.train.batch_size == 4 and config.folds == 2
     assert config.with_upstream
-    assert [m.crop_scale for m in config.models] == [None, None, 1.5]
-    assert [m.crop for m in config.models] == [None, None, "square_reflect"]
-    # The close-up model starts from minifasnet_v2 but is not its published crop: the
-    # upstream baseline (and the profile's upstream members) are the first two only.
+    assert [m.crop_scale for m in config.models] == [None, None, 1.5, None]
+    assert [m.crop for m in config.models] == [None, None, "square_reflect", None]
+    # The close-up model starts from minifasnet_v2 but is not its published crop, and the
+    # facenox model judges tight crops only: the upstream baseline (and the profile's
+    # upstream members) are the first two only.
     assert config.published_rows == config.upstream_rows == (0, 1)
     assert replace(config, with_upstream=False).upstream_rows == ()
-    assert config.tight_only == (2,)
-    assert config.interpolations == (1.0, 1.0, 1.0)
-    assert config.methods == ("fine_tune", "head", "fine_tune")
+    assert config.tight_only == (2, 3)
+    assert config.interpolations == (1.0, 1.0, 1.0, 1.0)
+    assert config.methods == ("fine_tune", "head", "fine_tune", "head")
     assert config.train.head_c == 0.03
-    assert config.head_cs == (0.03, 0.03, 0.03)
+    assert config.head_cs == (0.03, 0.03, 0.03, 0.03)
 
 
 def test_a_head_model_may_keep_its_own_regularisation(tmp_path: Path) -> None:
     text = CONFIG.replace('method = "head"', 'method = "head"\nhead_c = 0.1')
     (tmp_path / "c.toml").write_text(text, encoding="utf-8")
     config = load_config(tmp_path / "c.toml")
-    assert config.head_cs == (0.03, 0.1, 0.03)
+    assert config.head_cs == (0.03, 0.1, 0.03, 0.1)
 
 
 def test_patches_are_cut_for_the_faces_a_model_will_judge() -> None:
@@ -149,12 +156,12 @@ def test_patches_are_cut_for_the_faces_a_model_will_judge() -> None:
 
 def test_a_model_may_keep_its_own_interpolation(tmp_path: Path) -> None:
     text = CONFIG.replace("lr = 1e-4", "lr = 1e-4\ninterpolation = 0.5").replace(
-        'framing = "tight"', 'framing = "tight"\ninterpolation = 1.0'
+        'framing = "tight"', 'framing = "tight"\ninterpolation = 1.0', 1
     )
     (tmp_path / "c.toml").write_text(text, encoding="utf-8")
     config = load_config(tmp_path / "c.toml")
     assert config.train.interpolation == 0.5
-    assert config.interpolations == (0.5, 0.5, 1.0)
+    assert config.interpolations == (0.5, 0.5, 1.0, 0.5)
 
 
 @pytest.mark.parametrize(
@@ -225,8 +232,13 @@ def test_the_run_reports_every_fold_and_logs_every_figure(
     # The "head" model learnt a new final layer in each fold and in the final fit.
     assert log.count("model 2: final layer fitted") == 3
     per_model = np.load(root / "run" / "oof_models.npz")
-    assert per_model["tuned"].shape == (3, 12) and per_model["upstream"].shape == (3, 12)
-    assert list(per_model["names"]) == ["facelive_v2", "facelive_v1se", "facelive_close"]
+    assert per_model["tuned"].shape == (4, 12) and per_model["upstream"].shape == (4, 12)
+    assert list(per_model["names"]) == [
+        "facelive_v2",
+        "facelive_v1se",
+        "facelive_close",
+        "facelive_facenox",
+    ]
     assert ((per_model["tuned"] >= 0) & (per_model["tuned"] <= 1)).all()
 
 
@@ -239,9 +251,12 @@ def test_exported_models_match_pytorch_and_run_in_onnx_runtime(
         "facelive_v2",
         "facelive_v1se",
         "facelive_close",
+        "facelive_facenox",
     ]
-    assert [m["crop_scale"] for m in models] == [2.7, 4.0, 1.5]
-    assert [m["crop"] for m in models] == ["shifted", "shifted", "square_reflect"]
+    assert [m["crop_scale"] for m in models] == [2.7, 4.0, 1.5, 1.5]
+    assert [m["crop"] for m in models] == ["shifted", "shifted"] + ["square_reflect"] * 2
+    # The upstream bases join as published only where a model judges every face with their
+    # crop: facenox, tight crops only, is not one of the upstream profile's models.
     assert report["profile"] == ["minifasnet_v2", "minifasnet_v1se", *(m["name"] for m in models)]
     for model in models:
         path = root / "run" / model["file"]
@@ -249,8 +264,9 @@ def test_exported_models_match_pytorch_and_run_in_onnx_runtime(
         assert sha256_of(path) == model["sha256"] and path.stat().st_size == model["size"]
         assert model["size"] <= 4 * 1024 * 1024
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        logits = session.run(None, {"input": np.zeros((1, 3, 80, 80), np.float32)})[0]
-        assert logits.shape == (1, 3)
+        size, classes = (128, 2) if model["base"] == "facenox_minifas128" else (80, 3)
+        logits = session.run(None, {"input": np.zeros((1, 3, size, size), np.float32)})[0]
+        assert logits.shape == (1, classes)
 
 
 def test_shipping_installs_the_weights_as_the_default_profile(
@@ -263,22 +279,27 @@ def test_shipping_installs_the_weights_as_the_default_profile(
     assert any("default profile is now 'facelive'" in line for line in lines)
     manifest = parse_manifest(json.loads((package / "manifest.json").read_text("utf-8")))
     # with_upstream: the profile scores with the upstream and the fine-tuned models together.
-    ours = ["facelive_v2", "facelive_v1se", "facelive_close"]
+    ours = ["facelive_v2", "facelive_v1se", "facelive_close", "facelive_facenox"]
     assert [m.name for m in manifest.liveness] == ["minifasnet_v2", "minifasnet_v1se", *ours]
     assert [m.name for m in manifest.liveness_for("upstream")] == [
         "minifasnet_v2",
         "minifasnet_v1se",
     ]
     for spec in manifest.liveness[2:]:
-        assert spec.packaged and not spec.commercial_use
+        assert spec.packaged and not spec.commercial_use and spec.runtime == "opencv"
         assert sha256_of(package / spec.relative_path) == spec.sha256
-    assert [m.crop_scale for m in manifest.liveness] == [2.7, 4.0, 2.7, 4.0, 1.5]
-    assert [m.framing for m in manifest.liveness] == ["any"] * 4 + ["tight"]
-    assert [m.crop for m in manifest.liveness] == ["shifted"] * 4 + ["square_reflect"]
+    assert [m.crop_scale for m in manifest.liveness] == [2.7, 4.0, 2.7, 4.0, 1.5, 1.5]
+    assert [m.framing for m in manifest.liveness] == ["any"] * 4 + ["tight"] * 2
+    assert [m.crop for m in manifest.liveness] == ["shifted"] * 4 + ["square_reflect"] * 2
+    # Training rewrote facenox to read BGR 0..255 with live at class 1; its entry says so,
+    # and that its base weights come from CelebA-Spoof.
+    facenox = manifest.get("facelive_facenox")
+    assert (facenox.input.colour, facenox.input.divisor, facenox.live_class) == ("BGR", 1.0, 1)
+    assert facenox.input.shape[-1] == 128 and "CelebA-Spoof" in facenox.licence
     assert manifest.calibration_for(tuple(m.name for m in manifest.liveness)) is not None
     # Calibrations fitted on the weights that were replaced go; the upstream ones stay.
     assert any("fitted on replaced weights" in line for line in lines)
     assert all(
-        "facelive_v2" not in k or k.endswith("facelive_close") for k in manifest.calibrations
+        "facelive_v2" not in k or k.endswith("facelive_facenox") for k in manifest.calibrations
     )
     assert manifest.calibration_for(("minifasnet_v2", "minifasnet_v1se")) is not None

@@ -106,10 +106,11 @@ class RunConfig:
     @property
     def published_rows(self) -> tuple[int, ...]:
         """Models whose upstream base, scored as published, is the baseline: each base once,
-        and only where a model keeps the base's crop (all models when none does)."""
+        and only where a model keeps the base's crop and judges every face, as the upstream
+        profile does (all models when none does)."""
         first: dict[str, int] = {}
         for i, model in enumerate(self.models):
-            if model.crop_scale is None and model.crop is None:
+            if model.crop_scale is None and model.crop is None and model.framing == "any":
                 first.setdefault(model.base, i)
         return tuple(first.values()) or tuple(range(len(self.models)))
 

@@ -33,6 +33,7 @@ from facelive.models.store import ModelStore
 from facelive.pipeline.checker import LivenessChecker
 from facelive.pipeline.verdict import DEFAULT_THRESH
 from facelive.settings import Settings
+from facelive.training.base_graph import in_training_conventions
 from facelive.training.config import ModelToTrain, RunConfig
 from facelive.training.cross_validate import CrossValidation, cross_validate, fit
 from facelive.training.data import PatchSet, cached_patches
@@ -225,7 +226,8 @@ def run(config: RunConfig, settings: Settings | None = None, *, cv: bool = True)
         crop_manifest,
     )
     store = ModelStore.from_settings(settings)
-    bases = [onnx.load(store.path_for(spec)) for spec in bases_specs]
+    # Every base reads BGR 0..255 with live at class 1 from here on, as MiniFASNet does.
+    bases = [in_training_conventions(onnx.load(store.path_for(s)), s) for s in bases_specs]
     evaluated, extra = prepare(config, checker, log)
     report: dict[str, Any] = {"config": _jsonable(dataclasses.asdict(config))}
     memo = EmbeddingMemo()  # the frozen bases' embeddings, shared by every fold and the final fit
