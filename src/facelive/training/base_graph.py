@@ -79,7 +79,9 @@ def _flatten_reshapes(graph: onnx.GraphProto) -> None:
     dropped: set[int] = set()
     nodes = []
     for node in graph.node:
-        if node.op_type == "Reshape" and _shape_chain(node.input[1], producers, dropped):
+        if node.op_type == "Reshape" and _shape_of(
+            node.input[0], node.input[1], producers, dropped
+        ):
             nodes.append(helper.make_node("Flatten", [node.input[0]], list(node.output), axis=1))
         else:
             nodes.append(node)
@@ -92,8 +94,8 @@ def _flatten_reshapes(graph: onnx.GraphProto) -> None:
     graph.initializer.extend(initializers)
 
 
-def _shape_chain(name: str, producers: dict[str, onnx.NodeProto], found: set[int]) -> bool:
-    """Whether ``name`` is computed from a Shape node by shape arithmetic alone (constants
+def _shape_of(data: str, name: str, producers: dict[str, onnx.NodeProto], found: set[int]) -> bool:
+    """Whether ``name`` is computed from ``data``'s Shape by shape arithmetic alone (constants
     aside); if so its nodes join ``found``."""
     chain: set[int] = set()
     shapes = 0
@@ -106,6 +108,8 @@ def _shape_chain(name: str, producers: dict[str, onnx.NodeProto], found: set[int
             return False
         chain.add(id(node))
         if node.op_type == "Shape":
+            if node.input[0] != data:
+                return False
             shapes += 1
         else:
             pending.extend(i for i in node.input if i)
